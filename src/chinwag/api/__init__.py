@@ -1,0 +1,1 @@
+"""The HTTP JSON API: thin routes over services, one error mapping."""

@@ -1,0 +1,73 @@
+"""One mapping from errors to ``{"error": {"code", "message"}}`` responses."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from chinwag.errors import ChinwagError, RateLimited
+from chinwag.logs import get_logger
+
+log = get_logger(__name__)
+
+HTTP_CODES = {
+    400: "bad_request",
+    401: "not_authenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "invalid_input",
+}
+
+
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"code": code, "message": message}}, status_code=status, headers=headers
+    )
+
+
+async def on_chinwag_error(request: Request, exc: Exception) -> JSONResponse:
+    if not isinstance(exc, ChinwagError):  # pragma: no cover - registered for this type
+        return await on_unexpected(request, exc)
+    headers = None
+    if isinstance(exc, RateLimited):
+        headers = {"Retry-After": str(max(1, round(exc.retry_after)))}
+    return error_response(exc.status, exc.code, exc.message, headers)
+
+
+async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    if not isinstance(exc, RequestValidationError):  # pragma: no cover
+        return await on_unexpected(request, exc)
+    parts = []
+    for err in exc.errors()[:5]:
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]
+        where = ".".join(loc) or "body"
+        parts.append(f"{where}: {err.get('msg', 'invalid')}")
+    return error_response(422, "invalid_input", "; ".join(parts) or "Invalid input.")
+
+
+async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
+    if not isinstance(exc, HTTPException):  # pragma: no cover
+        return await on_unexpected(request, exc)
+    code = HTTP_CODES.get(exc.status_code, "error")
+    message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+    headers = dict(exc.headers) if exc.headers else None
+    return error_response(exc.status_code, code, message, headers)
+
+
+async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("request.failed")
+    return error_response(500, "internal_error", "Server error.")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ChinwagError, on_chinwag_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(HTTPException, on_http_error)
+    app.add_exception_handler(Exception, on_unexpected)

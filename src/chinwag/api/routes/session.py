@@ -1,0 +1,68 @@
+"""Sign-up, log-in, log-out."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response, status
+
+from chinwag.api.deps import SESSION_COOKIE, LoginDep, ServicesDep
+from chinwag.db.models import User
+from chinwag.schemas import LogIn, SessionOut, SignUp
+from chinwag.services import Services
+from chinwag.services.accounts import session_id_of
+from chinwag.services.views import user_out
+
+router = APIRouter(tags=["session"])
+
+
+def start_session(services: Services, response: Response, user: User, token: str) -> SessionOut:
+    settings = services.settings
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=settings.session_ttl_seconds,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=settings.secure_cookies,
+    )
+    csrf = services.accounts.csrf_token(session_id_of(token))
+    return SessionOut(**user_out(user).model_dump(), csrf_token=csrf)
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+@router.post("/users", status_code=status.HTTP_201_CREATED, response_model=SessionOut)
+async def sign_up(body: SignUp, response: Response, services: ServicesDep) -> SessionOut:
+    """Create an account and log in to it."""
+    user = await services.accounts.create_user(body)
+    token = await services.accounts.open_session(user)
+    return start_session(services, response, user, token)
+
+
+@router.post("/session", response_model=SessionOut)
+async def log_in(
+    body: LogIn, request: Request, response: Response, services: ServicesDep
+) -> SessionOut:
+    """Log in: sets the session cookie and answers the CSRF token for later writes."""
+    user, token = await services.accounts.log_in(
+        body.username, body.password, client_address(request)
+    )
+    return start_session(services, response, user, token)
+
+
+@router.get("/session", response_model=SessionOut)
+async def current_session(login: LoginDep, services: ServicesDep) -> SessionOut:
+    """The logged-in user and the session's CSRF token (for a page that was reloaded)."""
+    csrf = services.accounts.csrf_token(login.session.id)
+    return SessionOut(**user_out(login.user).model_dump(), csrf_token=csrf)
+
+
+@router.delete("/session", status_code=status.HTTP_204_NO_CONTENT)
+async def log_out(login: LoginDep, services: ServicesDep) -> Response:
+    """End this session everywhere: the cookie stops working and its sockets are dropped."""
+    await services.accounts.log_out(login.session)
+    response = Response(status_code=status.HTTP_204_NO_CONTENT)
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax")
+    return response

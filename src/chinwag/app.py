@@ -1,0 +1,77 @@
+"""``create_app(settings)``: FastAPI for HTTP, python-socketio for real time, one ASGI app."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import socketio
+from fastapi import Depends, FastAPI
+
+from chinwag import __version__
+from chinwag.api.deps import check_origin
+from chinwag.api.errors import install_error_handlers
+from chinwag.api.middleware import BodyLimit, RequestContext
+from chinwag.api.routes import health, me, rooms, session
+from chinwag.config import Settings
+from chinwag.db.engine import Database
+from chinwag.logs import get_logger
+from chinwag.realtime.namespace import ChatNamespace
+from chinwag.realtime.publisher import SocketIORealtime
+from chinwag.security import OriginPolicy
+from chinwag.services import Services
+
+log = get_logger(__name__)
+
+JSON_BODY_LIMIT = 64 * 1024
+SOCKET_PAYLOAD_LIMIT = 256 * 1024
+
+
+def create_app(settings: Settings) -> Any:
+    """Build the whole ASGI application. Nothing happens at import time."""
+    settings.media_dir.mkdir(parents=True, exist_ok=True)
+    sio = socketio.AsyncServer(
+        async_mode="asgi",
+        cors_allowed_origins=[],  # the namespace checks Origin itself and says why it refuses
+        async_handlers=False,  # one event at a time per connection: per-client order holds
+        max_http_buffer_size=SOCKET_PAYLOAD_LIMIT,
+        logger=False,
+        engineio_logger=False,
+    )
+    db = Database(settings.resolved_database_url)
+    services = Services.build(settings, db, SocketIORealtime(sio))
+    origins = OriginPolicy(settings)
+    sio.register_namespace(ChatNamespace(services, origins))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        log.info("chinwag.started", version=__version__, database=db.engine.dialect.name)
+        yield
+        await services.close()
+
+    api = FastAPI(
+        title="Chinwag",
+        version=__version__,
+        summary="Real-time chat rooms: accounts, rooms, public and private chat.",
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+        lifespan=lifespan,
+    )
+    api.state.services = services
+    api.state.origins = origins
+    api.state.sio = sio
+    install_error_handlers(api)
+    guarded = [Depends(check_origin)]
+    api.include_router(session.router, prefix="/api", dependencies=guarded)
+    api.include_router(me.router, prefix="/api", dependencies=guarded)
+    api.include_router(rooms.router, prefix="/api", dependencies=guarded)
+    api.include_router(health.router)
+    api.add_middleware(
+        BodyLimit,
+        default=JSON_BODY_LIMIT,
+        overrides={"/api/me/avatar": settings.max_avatar_bytes + 64 * 1024},
+    )
+    api.add_middleware(RequestContext)
+    return socketio.ASGIApp(sio, other_asgi_app=api, socketio_path="socket.io")

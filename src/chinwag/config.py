@@ -1,0 +1,118 @@
+"""Settings, read once from ``CHINWAG_*`` environment variables and passed in."""
+
+from __future__ import annotations
+
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+SECRET_FILE = "secret_key"  # noqa: S105 - a file name, not a secret
+PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "development"}
+
+
+class Settings(BaseSettings):
+    """Everything Chinwag can be told from outside. See docs/configuration.md."""
+
+    model_config = SettingsConfigDict(env_prefix="CHINWAG_", extra="ignore")
+
+    environment: Literal["development", "production"] = Field(
+        "development", description="development or production (production demands a secret key)."
+    )
+    data_dir: Path = Field(
+        Path("chinwag-data"),
+        description="Folder for the SQLite database, avatars and the generated secret key.",
+    )
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL; default sqlite+aiosqlite:///<data_dir>/chinwag.db. "
+        "PostgreSQL: postgresql+asyncpg://user@host/db.",
+    )
+    secret_key: SecretStr | None = Field(
+        None,
+        description="Signs CSRF tokens. Generated and kept in <data_dir>/secret_key in "
+        "development; required (32+ characters) in production.",
+    )
+    allowed_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated extra origins (scheme://host[:port]) trusted besides the "
+        "server's own origin.",
+    )
+    trust_proxy: bool = Field(
+        False,
+        description="Trust X-Forwarded-Proto/Host/For from a reverse proxy. Only behind one.",
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info")
+    log_format: Literal["auto", "console", "json"] = Field(
+        "auto", description="auto = console lines in development, JSON in production."
+    )
+    session_ttl_seconds: int = Field(14 * 24 * 3600, ge=60, description="Session lifetime.")
+    max_avatar_bytes: int = Field(5 * 1024 * 1024, ge=1024, description="Avatar upload cap.")
+    login_failures_per_user: int = Field(
+        5, ge=1, description="Failed logins per username per window before 429."
+    )
+    login_failures_per_address: int = Field(
+        30, ge=1, description="Failed logins per client address per window before 429."
+    )
+    login_window_seconds: int = Field(300, ge=1)
+    messages_per_window: int = Field(30, ge=1, description="Messages a user may send per window.")
+    message_window_seconds: float = Field(10.0, gt=0)
+    typing_per_window: int = Field(
+        10, ge=1, description="Typing events a user may send per window."
+    )
+    typing_window_seconds: float = Field(5.0, gt=0)
+    typing_ttl_seconds: float = Field(
+        6.0, gt=0, description="A typing indicator expires this long after its last refresh."
+    )
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip().rstrip("/") for part in value.split(",") if part.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _production_needs_secret(self) -> Settings:
+        if self.environment == "production":
+            key = self.secret_key.get_secret_value() if self.secret_key else ""
+            if len(key) < 32 or key.lower() in PLACEHOLDER_SECRETS:
+                raise ValueError(
+                    "CHINWAG_SECRET_KEY must be set to 32+ random characters in production"
+                )
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'chinwag.db').resolve()}"
+
+    @property
+    def media_dir(self) -> Path:
+        return self.data_dir / "media"
+
+    @property
+    def json_logs(self) -> bool:
+        if self.log_format == "auto":
+            return self.environment == "production"
+        return self.log_format == "json"
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.environment == "production"
+
+    @cached_property
+    def signing_key(self) -> bytes:
+        """The secret key, generated and persisted in the data dir in development."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value().encode()
+        path = self.data_dir / SECRET_FILE
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(secrets.token_urlsafe(48))
+        return path.read_text().strip().encode()

@@ -1,0 +1,1 @@
+"""Storage: engine and sessions, ORM models, Alembic migrations, queries that never commit."""

@@ -1,0 +1,190 @@
+"""The Socket.IO namespace: authenticate the handshake, then parse, call a service, ack.
+
+Every client event is answered through its ack with ``{"ok": true, ...}`` or
+``{"ok": false, "error": {"code", "message"}}``. Handlers run one at a time per
+connection (``async_handlers=False``), so a client's messages are stored in send order.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from http.cookies import CookieError, SimpleCookie
+from typing import Any, TypeVar
+
+import socketio
+import structlog
+from pydantic import BaseModel, ValidationError
+
+from chinwag.db.models import User
+from chinwag.errors import ChinwagError, InvalidInput, NotAuthenticated
+from chinwag.logs import get_logger
+from chinwag.realtime.publisher import NAMESPACE, session_channel, user_channel
+from chinwag.schemas import RoomRef, SendMessage, TypingUpdate, UserSearch
+from chinwag.security import OriginPolicy
+from chinwag.services import Services
+from chinwag.services.views import user_out
+
+log = get_logger(__name__)
+SESSION_COOKIE = "chinwag_session"
+
+M = TypeVar("M", bound=BaseModel)
+Ack = dict[str, Any]
+Handler = Callable[["ChatNamespace", str, User, Any], Awaitable[Ack]]
+
+
+def error_ack(error: ChinwagError) -> Ack:
+    body: dict[str, Any] = {"code": error.code, "message": error.message}
+    retry_after = getattr(error, "retry_after", None)
+    if retry_after is not None:
+        body["retry_after"] = round(retry_after, 3)
+    return {"ok": False, "error": body}
+
+
+def validation_message(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        where = ".".join(str(p) for p in err["loc"]) or "payload"
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def parse(model: type[M], data: Any) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidInput(validation_message(exc)) from None
+
+
+def cookie_token(environ: dict[str, Any]) -> str | None:
+    raw = environ.get("HTTP_COOKIE")
+    if not raw:
+        return None
+    try:
+        cookie = SimpleCookie(raw)
+    except CookieError:
+        return None
+    morsel = cookie.get(SESSION_COOKIE)
+    return morsel.value if morsel else None
+
+
+def environ_headers(environ: dict[str, Any]) -> dict[str, str]:
+    return {
+        key[5:].replace("_", "-").lower(): value
+        for key, value in environ.items()
+        if key.startswith("HTTP_") and isinstance(value, str)
+    }
+
+
+class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
+    def __init__(self, services: Services, origins: OriginPolicy) -> None:
+        super().__init__(NAMESPACE)
+        self.services = services
+        self.origins = origins
+
+    # ---- connection lifecycle ----------------------------------------------------------------
+    async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        structlog.contextvars.bind_contextvars(conn_id=sid)
+        scheme = environ.get("wsgi.url_scheme", "http")
+        if not self.origins.allows(scheme, environ_headers(environ)):
+            log.info("socket.refused", reason="origin")
+            raise socketio.exceptions.ConnectionRefusedError(
+                "origin_not_allowed",
+                {"code": "origin_not_allowed", "message": "This Origin may not connect."},
+            )
+        try:
+            session, user = await self.services.accounts.require_session(cookie_token(environ))
+        except NotAuthenticated as exc:
+            log.info("socket.refused", reason="session")
+            raise socketio.exceptions.ConnectionRefusedError(
+                exc.code, {"code": exc.code, "message": exc.message}
+            ) from None
+        await self.save_session(sid, {"session_id": session.id, "user_id": user.id})
+        await self.enter_room(sid, user_channel(user.id))
+        await self.enter_room(sid, session_channel(session.id))
+        log.info("socket.connected", user_id=user.id)
+
+    async def on_disconnect(self, sid: str, reason: Any = None) -> None:
+        structlog.contextvars.bind_contextvars(conn_id=sid)
+        session = await self.get_session(sid)
+        user_id = session.get("user_id")
+        if user_id is None:
+            return
+        async with self.services.db.read() as s:
+            user = await s.get(User, user_id)
+        if user is not None:
+            await self.services.live.disconnected(user, sid)
+        log.info("socket.disconnected", user_id=user_id)
+
+    async def trigger_event(self, event: str, *args: Any) -> Any:
+        if event in ("connect", "disconnect"):
+            return await super().trigger_event(event, *args)
+        sid = args[0]
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(conn_id=sid, event_id=uuid.uuid4().hex[:12])
+        try:
+            handler = HANDLERS.get(event)
+            if handler is None:
+                raise InvalidInput(f"Unknown event {event!r}.", code="unknown_event")
+            if len(args) != 2:
+                raise InvalidInput("Send exactly one payload object.")
+            user = await self._current_user(sid)
+            return await handler(self, sid, user, args[1])
+        except ChinwagError as exc:
+            log.info("socket.event_refused", socket_event=event, code=exc.code)
+            return error_ack(exc)
+        except Exception:
+            log.exception("socket.event_failed", socket_event=event)
+            return {"ok": False, "error": {"code": "internal_error", "message": "Server error."}}
+
+    async def _current_user(self, sid: str) -> User:
+        """Re-check the login on every event: a logged-out or expired session acts no more."""
+        session = await self.get_session(sid)
+        try:
+            _, user = await self.services.accounts.require_session_id(session["session_id"])
+        except NotAuthenticated:
+            await self.disconnect(sid)
+            raise
+        return user
+
+    # ---- events ------------------------------------------------------------------------------
+    async def room_enter(self, sid: str, user: User, data: Any) -> Ack:
+        ref = parse(RoomRef, data)
+        room, online, last_seq = await self.services.live.enter(user, sid, ref.room)
+        return {
+            "ok": True,
+            "room": room.model_dump(mode="json"),
+            "online": [user_out(u).model_dump(mode="json") for u in online],
+            "last_seq": last_seq,
+        }
+
+    async def room_exit(self, sid: str, user: User, data: Any) -> Ack:
+        ref = parse(RoomRef, data)
+        await self.services.live.exit(user, sid, ref.room)
+        return {"ok": True}
+
+    async def message_send(self, sid: str, user: User, data: Any) -> Ack:
+        payload = parse(SendMessage, data)
+        message, created = await self.services.messages.send(user, payload)
+        return {"ok": True, "message": message.model_dump(mode="json"), "duplicate": not created}
+
+    async def typing(self, sid: str, user: User, data: Any) -> Ack:
+        payload = parse(TypingUpdate, data)
+        await self.services.typing.set_typing(user, payload.room, payload.to, payload.active)
+        return {"ok": True}
+
+    async def users_search(self, sid: str, user: User, data: Any) -> Ack:
+        payload = parse(UserSearch, data)
+        users = await self.services.live.list_members(
+            user, payload.room, online_only=payload.online, query=payload.q
+        )
+        return {"ok": True, "users": [u.model_dump(mode="json") for u in users]}
+
+
+HANDLERS: dict[str, Handler] = {
+    "room:enter": ChatNamespace.room_enter,
+    "room:exit": ChatNamespace.room_exit,
+    "message:send": ChatNamespace.message_send,
+    "typing": ChatNamespace.typing,
+    "users:search": ChatNamespace.users_search,
+}

@@ -1,0 +1,175 @@
+"""Accounts and login sessions: sign-up, log-in throttling, CSRF tokens, profile."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from datetime import timedelta
+
+import anyio.to_thread
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy.exc import IntegrityError
+
+from chinwag.config import Settings
+from chinwag.db import queries
+from chinwag.db.engine import Database
+from chinwag.db.models import AuthSession, User, utcnow
+from chinwag.errors import Conflict, Forbidden, NotAuthenticated
+from chinwag.logs import get_logger
+from chinwag.schemas import SignUp, UserUpdatedEvent
+from chinwag.services.ratelimit import RateLimiter
+from chinwag.services.realtime import Realtime
+from chinwag.services.views import user_out
+
+log = get_logger(__name__)
+
+
+def session_id_of(token: str) -> str:
+    """The stored id of a session: the SHA-256 of the cookie's token."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class AccountService:
+    def __init__(self, settings: Settings, db: Database, realtime: Realtime) -> None:
+        self.settings = settings
+        self.db = db
+        self.realtime = realtime
+        self.hasher = PasswordHasher()
+        self._dummy_hash = self.hasher.hash(secrets.token_hex(16))
+        window = settings.login_window_seconds
+        self.user_failures = RateLimiter(settings.login_failures_per_user, window)
+        self.address_failures = RateLimiter(settings.login_failures_per_address, window)
+
+    # ---- passwords ----------------------------------------------------------------------------
+    async def _hash(self, password: str) -> str:
+        return await anyio.to_thread.run_sync(self.hasher.hash, password)
+
+    async def _verify(self, password_hash: str, password: str) -> bool:
+        def verify() -> bool:
+            try:
+                return self.hasher.verify(password_hash, password)
+            except (VerificationError, InvalidHashError):
+                return False
+
+        return await anyio.to_thread.run_sync(verify)
+
+    # ---- accounts -----------------------------------------------------------------------------
+    async def create_user(self, data: SignUp) -> User:
+        password_hash = await self._hash(data.password)
+        user = User(
+            username=data.username,
+            username_key=data.username.casefold(),
+            full_name=data.full_name,
+            password_hash=password_hash,
+        )
+        try:
+            async with self.db.transaction() as s:
+                if await queries.get_user_by_username(s, data.username):
+                    raise Conflict("That username is taken.", code="username_taken")
+                s.add(user)
+        except IntegrityError as exc:
+            raise Conflict("That username is taken.", code="username_taken") from exc
+        log.info("user.created", user_id=user.id)
+        return user
+
+    # ---- sessions -----------------------------------------------------------------------------
+    async def log_in(self, username: str, password: str, address: str) -> tuple[User, str]:
+        """Check a password and open a session; returns the user and the cookie token."""
+        user_key = f"user:{username.casefold()}"
+        address_key = f"addr:{address}"
+        message = "Too many failed log-ins; try again later."
+        self.user_failures.check(user_key, message)
+        self.address_failures.check(address_key, message)
+        async with self.db.read() as s:
+            user = await queries.get_user_by_username(s, username)
+        ok = await self._verify(user.password_hash if user else self._dummy_hash, password)
+        if user is None or not ok:
+            self.user_failures.record(user_key)
+            self.address_failures.record(address_key)
+            log.info("login.failed")
+            raise NotAuthenticated("Wrong username or password.", code="invalid_credentials")
+        self.user_failures.reset(user_key)
+        token = await self.open_session(user)
+        log.info("login.succeeded", user_id=user.id)
+        return user, token
+
+    async def open_session(self, user: User) -> str:
+        token = secrets.token_urlsafe(32)
+        now = utcnow()
+        async with self.db.transaction() as s:
+            await queries.delete_expired_sessions(s, now)
+            s.add(
+                AuthSession(
+                    id=session_id_of(token),
+                    user_id=user.id,
+                    created_at=now,
+                    expires_at=now + timedelta(seconds=self.settings.session_ttl_seconds),
+                )
+            )
+        return token
+
+    async def require_session(self, token: str | None) -> tuple[AuthSession, User]:
+        """The live session behind a cookie token, or NotAuthenticated."""
+        if not token or len(token) > 256:
+            raise NotAuthenticated("Log in first.")
+        return await self.require_session_id(session_id_of(token))
+
+    async def require_session_id(self, session_id: str) -> tuple[AuthSession, User]:
+        """The live session with this stored id, or NotAuthenticated (ended or expired)."""
+        async with self.db.read() as s:
+            found = await queries.get_session_user(s, session_id, utcnow())
+        if found is None:
+            raise NotAuthenticated("Your session has expired or was ended; log in again.")
+        return found
+
+    async def log_out(self, session: AuthSession) -> None:
+        async with self.db.transaction() as s:
+            await queries.delete_session(s, session.id)
+        await self.realtime.disconnect_sessions([session.id])
+
+    def csrf_token(self, session_id: str) -> str:
+        digest = hmac.new(self.settings.signing_key, b"csrf:" + session_id.encode(), "sha256")
+        return base64.urlsafe_b64encode(digest.digest()).decode().rstrip("=")
+
+    def check_csrf(self, session_id: str, presented: str | None) -> None:
+        if not presented or not hmac.compare_digest(presented, self.csrf_token(session_id)):
+            raise Forbidden(
+                "Missing or wrong X-CSRF-Token header; use the csrf_token from log-in.",
+                code="csrf_failed",
+            )
+
+    async def change_password(
+        self, user: User, session: AuthSession, current: str, new: str
+    ) -> None:
+        """Set a new password and end every other session of the user."""
+        if not await self._verify(user.password_hash, current):
+            raise Forbidden("The current password is wrong.", code="invalid_credentials")
+        new_hash = await self._hash(new)
+        async with self.db.transaction() as s:
+            row = await s.get(User, user.id)
+            if row is None:
+                raise NotAuthenticated("Your account no longer exists.")
+            row.password_hash = new_hash
+            ended = await queries.delete_sessions(s, user.id, keep=session.id)
+        log.info("password.changed", user_id=user.id, sessions_ended=len(ended))
+        await self.realtime.disconnect_sessions(ended)
+
+    # ---- profile ------------------------------------------------------------------------------
+    async def update_profile(self, user: User, *, full_name: str | None) -> User:
+        async with self.db.transaction() as s:
+            row = await s.get(User, user.id)
+            if row is None:
+                raise NotAuthenticated("Your account no longer exists.")
+            if full_name is not None:
+                row.full_name = full_name
+        await self.publish_user_updated(row)
+        return row
+
+    async def publish_user_updated(self, user: User) -> None:
+        async with self.db.read() as s:
+            room_ids = await queries.list_room_ids_of_user(s, user.id)
+        event = UserUpdatedEvent(user=user_out(user)).model_dump(mode="json")
+        await self.realtime.emit("user:updated", event, rooms=room_ids, users=[user.id])

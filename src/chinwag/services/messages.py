@@ -1,0 +1,126 @@
+"""Messages: stored before they are broadcast, positioned by the database, sent once."""
+
+from __future__ import annotations
+
+from sqlalchemy.exc import IntegrityError
+
+from chinwag.config import Settings
+from chinwag.db import queries
+from chinwag.db.engine import Database
+from chinwag.db.models import Message, Room, User, utcnow
+from chinwag.errors import InvalidInput, NotFound
+from chinwag.schemas import MessageOut, MessagePage, SendMessage
+from chinwag.services.ratelimit import RateLimiter
+from chinwag.services.realtime import Realtime
+from chinwag.services.rooms import access_room, require_member_by_username
+from chinwag.services.typing import TypingService
+from chinwag.services.views import message_out
+
+DEFAULT_PAGE = 50
+MAX_PAGE = 200
+
+
+class MessageService:
+    def __init__(
+        self, settings: Settings, db: Database, realtime: Realtime, typing: TypingService
+    ) -> None:
+        self.db = db
+        self.realtime = realtime
+        self.typing = typing
+        self.limiter = RateLimiter(settings.messages_per_window, settings.message_window_seconds)
+
+    async def send(self, user: User, data: SendMessage) -> tuple[MessageOut, bool]:
+        """Store and broadcast a message; returns it and whether it is new.
+
+        A send with a (sender, room, client_id) that is already stored is a retry after a
+        lost ack: it returns the stored message and broadcasts nothing.
+        """
+        existing = await self._find_retry(user, data)
+        if existing is not None:
+            return existing, False
+        self.limiter.hit(f"send:{user.id}", "You are sending messages too fast; slow down.")
+        try:
+            async with self.db.transaction() as s:
+                room = await access_room(s, user, data.room)
+                recipient = None
+                if data.to is not None:
+                    recipient = await require_member_by_username(s, room, data.to)
+                    if recipient.id == user.id:
+                        raise InvalidInput(
+                            "You cannot send a private message to yourself.",
+                            code="invalid_recipient",
+                        )
+                message = Message(
+                    room_id=room.id,
+                    seq=await queries.next_seq(s, room.id),
+                    sender_id=user.id,
+                    recipient_id=recipient.id if recipient else None,
+                    body=data.body,
+                    client_id=data.client_id,
+                    created_at=utcnow(),
+                )
+                s.add(message)
+        except IntegrityError:
+            # a concurrent retry with the same client_id won the race
+            existing = await self._find_retry(user, data)
+            if existing is None:
+                raise
+            return existing, False
+        out = message_out(message, room, user, recipient)
+        await self._publish(room, user, recipient, out)
+        return out, True
+
+    async def _find_retry(self, user: User, data: SendMessage) -> MessageOut | None:
+        async with self.db.read() as s:
+            room = await access_room(s, user, data.room)
+            message = await queries.get_message_by_client_id(s, room.id, user.id, data.client_id)
+            if message is None:
+                return None
+            users = await queries.get_users(s, [message.sender_id, message.recipient_id or 0])
+        return message_out(
+            message, room, users[message.sender_id], users.get(message.recipient_id or 0)
+        )
+
+    async def _publish(
+        self, room: Room, sender: User, recipient: User | None, out: MessageOut
+    ) -> None:
+        await self.typing.stopped(room, sender, recipient)
+        event = out.model_dump(mode="json")
+        if recipient is None:
+            await self.realtime.emit("message", event, rooms=[room.id])
+        else:
+            await self.realtime.emit("message", event, users=[sender.id, recipient.id])
+
+    async def history(
+        self,
+        user: User,
+        code: str,
+        *,
+        with_username: str | None = None,
+        before: int | None = None,
+        after: int | None = None,
+        limit: int = DEFAULT_PAGE,
+    ) -> MessagePage:
+        """A page of public history, or of the private conversation with ``with_username``."""
+        if before is not None and after is not None:
+            raise InvalidInput("Give either before or after, not both.")
+        async with self.db.read() as s:
+            room = await access_room(s, user, code)
+            between = None
+            if with_username is not None:
+                other = await queries.get_user_by_username(s, with_username)
+                if other is None:
+                    raise NotFound(f"No user is called {with_username}.", code="user_not_found")
+                between = (user.id, other.id)
+            rows = await queries.page_messages(
+                s, room.id, between=between, before=before, after=after, limit=limit
+            )
+            has_more = len(rows) > limit
+            rows = rows[:limit]
+            users = await queries.get_users(
+                s, [m.sender_id for m in rows] + [m.recipient_id for m in rows if m.recipient_id]
+            )
+        messages = [
+            message_out(m, room, users[m.sender_id], users.get(m.recipient_id or 0)) for m in rows
+        ]
+        return MessagePage(messages=messages, has_more=has_more)
