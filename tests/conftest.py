@@ -1,0 +1,61 @@
+"""Fixtures: one real server per database backend, and people who use it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support import PASSWORD, ServerProcess, User, postgres_database, unique_name
+
+# Fast limits so the suite can prove throttling without waiting; the login throttle has its
+# own server in test_accounts.
+SERVER_ENV = {
+    "CHINWAG_LOG_LEVEL": "info",
+    "CHINWAG_MESSAGES_PER_WINDOW": "1000",
+    "CHINWAG_TYPING_PER_WINDOW": "1000",
+    "CHINWAG_TYPING_TTL_SECONDS": "1.5",
+}
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    """A running ``chinwag serve`` on a free port, on SQLite or on PostgreSQL."""
+    data_dir = tmp_path_factory.mktemp(f"server-{request.param}")
+    if request.param == "sqlite":
+        proc = ServerProcess(data_dir=data_dir, env=dict(SERVER_ENV))
+        proc.start()
+        yield proc
+        proc.stop()
+        return
+    with postgres_database() as url:
+        proc = ServerProcess(data_dir=data_dir, env={**SERVER_ENV, "CHINWAG_DATABASE_URL": url})
+        proc.start()
+        yield proc
+        proc.stop()
+
+
+@pytest.fixture
+def make_user(server: ServerProcess) -> Iterator[Callable[..., User]]:
+    """Signs up a fresh user (logged in) on the server; closes their client afterwards."""
+    made: list[User] = []
+
+    def make(full_name: str = "Test Person", *, sign_up: bool = True) -> User:
+        user = User(server.url, unique_name(), full_name, PASSWORD)
+        made.append(user)
+        if sign_up:
+            response = user.sign_up()
+            assert response.status_code == 201, response.text
+        return user
+
+    yield make
+    for user in made:
+        user.close()
+
+
+@pytest.fixture
+def data_dir(server: ServerProcess) -> Path:
+    return server.data_dir

@@ -1,0 +1,277 @@
+"""Test helpers that read like a story: a real server process, HTTP users, socket clients."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import socketio
+
+PASSWORD = "correct horse battery"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def unique_name(prefix: str = "u") -> str:
+    return f"{prefix}{secrets.token_hex(5)}"
+
+
+@dataclass
+class ServerProcess:
+    """``chinwag serve`` in a subprocess on a free loopback port."""
+
+    data_dir: Path
+    env: dict[str, str]
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> None:
+        self.log_path = self.data_dir / f"server-{self.port}.log"
+        env = {**os.environ, "CHINWAG_DATA_DIR": str(self.data_dir), **self.env}
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "chinwag", "serve", "--port", str(self.port)],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.log()}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"server did not become ready:\n{self.log()}")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path else ""
+
+
+PG_HOST = "127.0.0.1"
+PG_PORT = "5432"
+PG_USER = "postgres"
+
+
+def psql(sql: str) -> None:
+    subprocess.run(
+        ["psql", "-h", PG_HOST, "-p", PG_PORT, "-U", PG_USER, "-d", "test", "-qAtc", sql],
+        check=True,
+        capture_output=True,
+    )
+
+
+@contextlib.contextmanager
+def postgres_database() -> Iterator[str]:
+    """A fresh PostgreSQL database on loopback, dropped afterwards; yields its asyncpg URL."""
+    name = f"chinwag_test_{secrets.token_hex(6)}"
+    psql(f"CREATE DATABASE {name}")
+    try:
+        yield f"postgresql+asyncpg://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
+    finally:
+        psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@contextlib.contextmanager
+def run_server(tmp: Path, env: dict[str, str] | None = None) -> Iterator[ServerProcess]:
+    server = ServerProcess(data_dir=tmp, env=env or {})
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+class User:
+    """A person using the HTTP API: their own cookie jar and CSRF token."""
+
+    def __init__(self, base_url: str, username: str, full_name: str, password: str) -> None:
+        self.base_url = base_url
+        self.username = username
+        self.full_name = full_name
+        self.password = password
+        self.http = httpx.Client(base_url=base_url, timeout=15)
+        self.csrf: str | None = None
+
+    def close(self) -> None:
+        self.http.close()
+
+    @property
+    def session_cookie(self) -> str:
+        return self.http.cookies.get("chinwag_session") or ""
+
+    def headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        headers = {"X-CSRF-Token": self.csrf} if self.csrf else {}
+        return {**headers, **(extra or {})}
+
+    def sign_up(self) -> httpx.Response:
+        response = self.http.post(
+            "/api/users",
+            json={
+                "username": self.username,
+                "full_name": self.full_name,
+                "password": self.password,
+            },
+        )
+        if response.status_code == 201:
+            self.csrf = response.json()["csrf_token"]
+        return response
+
+    def log_in(self, password: str | None = None) -> httpx.Response:
+        response = self.http.post(
+            "/api/session",
+            json={"username": self.username, "password": password or self.password},
+        )
+        if response.status_code == 200:
+            self.csrf = response.json()["csrf_token"]
+        return response
+
+    def get(self, path: str, **kw: Any) -> httpx.Response:
+        return self.http.get(path, **kw)
+
+    def post(self, path: str, **kw: Any) -> httpx.Response:
+        return self.http.post(path, headers=self.headers(kw.pop("headers", None)), **kw)
+
+    def put(self, path: str, **kw: Any) -> httpx.Response:
+        return self.http.put(path, headers=self.headers(kw.pop("headers", None)), **kw)
+
+    def patch(self, path: str, **kw: Any) -> httpx.Response:
+        return self.http.patch(path, headers=self.headers(kw.pop("headers", None)), **kw)
+
+    def delete(self, path: str, **kw: Any) -> httpx.Response:
+        return self.http.delete(path, headers=self.headers(kw.pop("headers", None)), **kw)
+
+    def create_room(self, name: str = "Room") -> str:
+        response = self.post("/api/rooms", json={"name": name})
+        assert response.status_code == 201, response.text
+        return str(response.json()["code"])
+
+    def join(self, code: str) -> httpx.Response:
+        return self.post("/api/rooms/join", json={"code": code})
+
+
+class Socket:
+    """A real python-socketio client that records every server event it receives."""
+
+    EVENTS = ("message", "typing", "presence", "room:destroyed", "room:left", "user:updated")
+
+    def __init__(self, url: str, cookie: str | None, *, origin: str | None = None) -> None:
+        self.url = url
+        self.cookie = cookie
+        self.origin = origin
+        self.client = socketio.AsyncClient(reconnection=False)
+        self.events: list[tuple[str, Any]] = []
+        self._changed = asyncio.Event()
+        self.disconnected = asyncio.Event()
+        for name in self.EVENTS:
+            self.client.on(name, self._recorder(name))
+        self.client.on("disconnect", self._on_disconnect)
+
+    def _recorder(self, name: str) -> Callable[[Any], Any]:
+        async def record(data: Any) -> None:
+            self.events.append((name, data))
+            self._changed.set()
+
+        return record
+
+    async def _on_disconnect(self, *args: Any) -> None:
+        self.disconnected.set()
+
+    async def connect(self) -> None:
+        headers = {}
+        if self.cookie:
+            headers["Cookie"] = f"chinwag_session={self.cookie}"
+        if self.origin:
+            headers["Origin"] = self.origin
+        await self.client.connect(
+            self.url, headers=headers, transports=["websocket"], wait_timeout=10
+        )
+
+    async def call(self, event: str, data: Any, timeout: float = 10) -> Any:
+        return await self.client.call(event, data, timeout=timeout)
+
+    async def enter(self, code: str) -> Any:
+        ack = await self.call("room:enter", {"room": code})
+        assert ack["ok"], ack
+        return ack
+
+    async def send(
+        self, code: str, body: str, to: str | None = None, client_id: str | None = None
+    ) -> Any:
+        payload: dict[str, Any] = {
+            "room": code,
+            "body": body,
+            "client_id": client_id or uuid.uuid4().hex,
+        }
+        if to is not None:
+            payload["to"] = to
+        return await self.call("message:send", payload)
+
+    def received(self, event: str, predicate: Callable[[Any], bool] = lambda _: True) -> list[Any]:
+        return [data for name, data in self.events if name == event and predicate(data)]
+
+    async def wait_for(
+        self, event: str, predicate: Callable[[Any], bool] = lambda _: True, timeout: float = 10
+    ) -> Any:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            found = self.received(event, predicate)
+            if found:
+                return found[-1]
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                raise AssertionError(f"no {event!r} event matched; got {self.events!r}")
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), remaining)
+
+    async def close(self) -> None:
+        if self.client.connected:
+            await self.client.disconnect()
+
+
+@contextlib.asynccontextmanager
+async def connected(user: User, url: str | None = None) -> AsyncIterator[Socket]:
+    sock = Socket(url or user.base_url, user.session_cookie)
+    await sock.connect()
+    try:
+        yield sock
+    finally:
+        await sock.close()
