@@ -49,7 +49,7 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "console", "json"] = Field(
         "auto", description="auto = console lines in development, JSON in production."
     )
-    session_ttl_seconds: int = Field(14 * 24 * 3600, ge=60, description="Session lifetime.")
+    session_ttl_seconds: int = Field(14 * 24 * 3600, ge=1, description="Session lifetime.")
     max_avatar_bytes: int = Field(5 * 1024 * 1024, ge=1024, description="Avatar upload cap.")
     login_failures_per_user: int = Field(
         5, ge=1, description="Failed logins per username per window before 429."
