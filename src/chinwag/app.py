@@ -31,6 +31,7 @@ SOCKET_PAYLOAD_LIMIT = 256 * 1024
 def create_app(settings: Settings) -> Any:
     """Build the whole ASGI application. Nothing happens at import time."""
     settings.media_dir.mkdir(parents=True, exist_ok=True)
+    _ = settings.signing_key  # generate and persist the development secret on first start
     sio = socketio.AsyncServer(
         async_mode="asgi",
         cors_allowed_origins=[],  # the namespace checks Origin itself and says why it refuses
