@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
 import secrets
+import weakref
 from datetime import timedelta
 
 import anyio.to_thread
@@ -19,7 +21,7 @@ from chinwag.db.engine import Database
 from chinwag.db.models import AuthSession, User, utcnow
 from chinwag.errors import Conflict, Forbidden, NotAuthenticated
 from chinwag.logs import get_logger
-from chinwag.schemas import SignUp, UserUpdatedEvent
+from chinwag.schemas import USERNAME_RE, SignUp, UserUpdatedEvent
 from chinwag.services.ratelimit import RateLimiter
 from chinwag.services.realtime import Realtime
 from chinwag.services.views import user_out
@@ -42,6 +44,9 @@ class AccountService:
         window = settings.login_window_seconds
         self.user_failures = RateLimiter(settings.login_failures_per_user, window)
         self.address_failures = RateLimiter(settings.login_failures_per_address, window)
+        self._attempt_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
 
     # ---- passwords ----------------------------------------------------------------------------
     async def _hash(self, password: str) -> str:
@@ -76,22 +81,37 @@ class AccountService:
         return user
 
     # ---- sessions -----------------------------------------------------------------------------
+    def _attempt_lock(self, key: str) -> asyncio.Lock:
+        """One lock per throttle key; it lives while an attempt holds or awaits it."""
+        lock = self._attempt_locks.get(key)
+        if lock is None:
+            lock = self._attempt_locks[key] = asyncio.Lock()
+        return lock
+
     async def log_in(self, username: str, password: str, address: str) -> tuple[User, str]:
-        """Check a password and open a session; returns the user and the cookie token."""
+        """Check a password and open a session; returns the user and the cookie token.
+
+        Attempts for one username, and from one address, are checked one at a time: the
+        throttle counts a failure only after the (slow) hash check, so concurrent guesses
+        must not all pass the check before the first failure is recorded.
+        """
         user_key = f"user:{username.casefold()}"
         address_key = f"addr:{address}"
         message = "Too many failed log-ins; try again later."
-        self.user_failures.check(user_key, message)
-        self.address_failures.check(address_key, message)
-        async with self.db.read() as s:
-            user = await queries.get_user_by_username(s, username)
-        ok = await self._verify(user.password_hash if user else self._dummy_hash, password)
-        if user is None or not ok:
-            self.user_failures.record(user_key)
-            self.address_failures.record(address_key)
-            log.info("login.failed")
-            raise NotAuthenticated("Wrong username or password.", code="invalid_credentials")
-        self.user_failures.reset(user_key)
+        async with self._attempt_lock(user_key), self._attempt_lock(address_key):
+            self.user_failures.check(user_key, message)
+            self.address_failures.check(address_key, message)
+            user = None
+            if USERNAME_RE.fullmatch(username):  # no other name can exist (nor reach the SQL)
+                async with self.db.read() as s:
+                    user = await queries.get_user_by_username(s, username)
+            ok = await self._verify(user.password_hash if user else self._dummy_hash, password)
+            if user is None or not ok:
+                self.user_failures.record(user_key)
+                self.address_failures.record(address_key)
+                log.info("login.failed")
+                raise NotAuthenticated("Wrong username or password.", code="invalid_credentials")
+            self.user_failures.reset(user_key)
         token = await self.open_session(user)
         log.info("login.succeeded", user_id=user.id)
         return user, token
