@@ -14,6 +14,7 @@ from chinwag.api.deps import check_origin
 from chinwag.api.errors import install_error_handlers
 from chinwag.api.middleware import BodyLimit, RequestContext
 from chinwag.api.routes import health, me, rooms, session
+from chinwag.api.web import mount_web
 from chinwag.config import Settings
 from chinwag.db.engine import Database
 from chinwag.logs import get_logger
@@ -69,6 +70,7 @@ def create_app(settings: Settings) -> Any:
     api.include_router(me.router, prefix="/api", dependencies=guarded)
     api.include_router(rooms.router, prefix="/api", dependencies=guarded)
     api.include_router(health.router)
+    mount_web(api)  # last: its catch-all serves the web app's pages
     api.add_middleware(
         BodyLimit,
         default=JSON_BODY_LIMIT,

@@ -1,0 +1,82 @@
+// Server events -> stores. Started once the session is known, stopped at log-out.
+import type { Router } from 'vue-router'
+import type {
+  MessageOut,
+  PresenceEvent,
+  RoomDestroyedEvent,
+  RoomLeftEvent,
+  TypingEvent,
+  UserUpdatedEvent,
+} from './api/types'
+import { useChatStore } from './stores/chat'
+import { useConnectionStore } from './stores/connection'
+import { useRoomsStore } from './stores/rooms'
+import { useSessionStore } from './stores/session'
+
+let wired = false
+
+export function startRealtime(router: Router): void {
+  const connection = useConnectionStore()
+  const session = useSessionStore()
+  const chat = useChatStore()
+  const rooms = useRoomsStore()
+
+  if (!wired) {
+    wired = true
+    connection.on<MessageOut>('message', (message) => {
+      if (!chat.receive(message) && message.to !== null) void rooms.privateMessageElsewhere(message)
+    })
+    connection.on<TypingEvent>('typing', (event) => chat.receiveTyping(event))
+    connection.on<PresenceEvent>('presence', (event) => chat.receivePresence(event))
+    connection.on<UserUpdatedEvent>('user:updated', ({ user }) => {
+      session.setUser(user)
+      chat.receiveUser(user)
+    })
+    connection.on<RoomDestroyedEvent>('room:destroyed', ({ room, name }) => {
+      const here = chat.code === room
+      const byMe = here && chat.room?.owner === session.username
+      rooms.destroyed(room, name, !byMe && (here || rooms.knows(room)))
+      if (here) {
+        chat.reset()
+        void router.push({ name: 'lobby' })
+      }
+    })
+    connection.on<RoomLeftEvent>('room:left', ({ room }) => {
+      rooms.forget(room)
+      if (chat.code === room) {
+        chat.reset()
+        void router.push({ name: 'lobby' })
+      }
+    })
+    connection.onConnected((again) => {
+      if (!again) return
+      void chat.resume()
+      if (router.currentRoute.value.name === 'lobby') void rooms.load()
+    })
+  }
+
+  connection.connect({
+    refused: (code) => {
+      if (code === 'not_authenticated') void endIfLoggedOut(router)
+      else connection.retry(3000)
+    },
+    kicked: () => void endIfLoggedOut(router),
+  })
+}
+
+async function endIfLoggedOut(router: Router): Promise<void> {
+  const session = useSessionStore()
+  const connection = useConnectionStore()
+  if (await session.check()) {
+    connection.retry(1000)
+    return
+  }
+  stopRealtime()
+  await router.push({ name: 'login', query: { next: router.currentRoute.value.fullPath } })
+}
+
+export function stopRealtime(): void {
+  useConnectionStore().disconnect()
+  useChatStore().reset()
+  useRoomsStore().reset()
+}

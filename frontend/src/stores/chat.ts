@@ -1,0 +1,486 @@
+// The room I am in: its public messages, who is online and typing, my private conversations
+// there, and my messages on their way. Live events merge with fetched history by message id,
+// so nothing shows twice; after a reconnect, what was missed is fetched by seq.
+import { defineStore } from 'pinia'
+import { computed, ref } from 'vue'
+import { ApiError, api, fetchAllAfter } from '../api/client'
+import type {
+  EnterAck,
+  MessageOut,
+  PresenceEvent,
+  RoomOut,
+  SendAck,
+  TypingEvent,
+  TypingUpdate,
+  UserOut,
+} from '../api/types'
+import { mergeMessages, newestSeq, oldestSeq, partnerOf, sameUser } from '../lib/messages'
+import {
+  ACK_TIMEOUT_MS,
+  markFailed,
+  markSending,
+  makePending,
+  outcomeOf,
+  settle,
+  type PendingMessage,
+} from '../lib/outbox'
+import { applyTyping, stopTyping, type TypingState } from '../lib/typing'
+import { useConnectionStore, type Transport } from './connection'
+import { marksFor } from './marks'
+import { useSessionStore } from './session'
+
+export const PAGE_SIZE = 50
+
+export interface Conversation {
+  partner: UserOut
+  messages: MessageOut[]
+  hasMore: boolean
+  loaded: boolean
+  loading: boolean
+  error: string | null
+  /** Ids of messages from the partner that I have not seen yet. */
+  unreadIds: number[]
+  /** More unread than counted (the count stopped at one page). */
+  moreUnread: boolean
+  typing: TypingState
+}
+
+export type Phase = 'idle' | 'loading' | 'ready' | 'failed'
+
+let transportOverride: Transport | null = null
+
+/** Tests replace the socket with a fake. */
+export function useTransport(transport: Transport | null): void {
+  transportOverride = transport
+}
+
+function key(username: string): string {
+  return username.toLowerCase()
+}
+
+function placeholder(username: string): UserOut {
+  return { username, full_name: username, avatar_url: null }
+}
+
+export const useChatStore = defineStore('chat', () => {
+  const code = ref<string | null>(null)
+  const room = ref<RoomOut | null>(null)
+  const phase = ref<Phase>('idle')
+  const error = ref<string | null>(null)
+  const errorCode = ref<string | null>(null)
+  const messages = ref<MessageOut[]>([])
+  const hasMore = ref(false)
+  const loadingOlder = ref(false)
+  const olderError = ref<string | null>(null)
+  const pending = ref<PendingMessage[]>([])
+  const online = ref<UserOut[]>([])
+  const typing = ref<TypingState>({})
+  const conversations = ref<Record<string, Conversation>>({})
+  const openWith = ref<string | null>(null)
+  const visible = ref(true)
+  const attempts = new Map<string, number>()
+  let generation = 0 // bumps on every enter/leave: late answers for an old room are dropped
+
+  const me = computed(() => useSessionStore().username)
+  const transport = (): Transport => transportOverride ?? useConnectionStore().transport
+  const marks = () => marksFor(me.value)
+
+  const openConversation = computed(() => (openWith.value ? conversations.value[key(openWith.value)] ?? null : null))
+  const publicPending = computed(() => pending.value.filter((p) => p.to === null))
+
+  function reset(): void {
+    generation += 1
+    code.value = null
+    room.value = null
+    phase.value = 'idle'
+    error.value = null
+    errorCode.value = null
+    messages.value = []
+    hasMore.value = false
+    loadingOlder.value = false
+    olderError.value = null
+    pending.value = []
+    online.value = []
+    typing.value = {}
+    conversations.value = {}
+    openWith.value = null
+    attempts.clear()
+  }
+
+  function fail(err: unknown): void {
+    phase.value = 'failed'
+    error.value = (err as Error).message
+    errorCode.value = err instanceof ApiError ? err.code : null
+  }
+
+  // ---- entering and leaving --------------------------------------------------------------
+  async function enter(roomCode: string): Promise<void> {
+    if (code.value === roomCode && phase.value !== 'failed') return
+    if (code.value) leave()
+    reset()
+    const gen = generation
+    code.value = roomCode
+    phase.value = 'loading'
+    try {
+      room.value = await api.room(roomCode)
+      if (gen !== generation) return
+      await subscribe()
+      const page = await api.messages(roomCode, { limit: PAGE_SIZE })
+      if (gen !== generation) return
+      messages.value = mergeMessages(messages.value, page.messages)
+      hasMore.value = page.has_more
+      phase.value = 'ready'
+      markSeen()
+      await countConversations()
+    } catch (err) {
+      if (gen === generation) fail(err)
+    }
+  }
+
+  /** Join the room's live channel; answers who is online. Needs the socket. */
+  async function subscribe(): Promise<void> {
+    if (!code.value) return
+    const gen = generation
+    const ack = await transport().call<EnterAck>('room:enter', { room: code.value })
+    if (gen !== generation || ack === null) return // not connected: resume() does it later
+    if (!ack.ok) throw new ApiError(0, ack.error.code, ack.error.message)
+    room.value = ack.room
+    online.value = ack.online
+  }
+
+  function leave(): void {
+    if (code.value && transport().isConnected()) void transport().call('room:exit', { room: code.value })
+    reset()
+  }
+
+  /** After a reconnect: enter again, fetch what was missed, send what waited. */
+  async function resume(): Promise<void> {
+    if (!code.value || phase.value === 'idle') return
+    const gen = generation
+    try {
+      await subscribe()
+      if (phase.value !== 'ready') {
+        const roomCode = code.value
+        code.value = null
+        await enter(roomCode)
+        return
+      }
+      await catchUp()
+    } catch (err) {
+      if (gen === generation) fail(err)
+      return
+    }
+    if (gen !== generation) return
+    for (const p of pending.value) if (p.status === 'sending') void deliver(p.client_id)
+  }
+
+  async function catchUp(): Promise<void> {
+    const roomCode = code.value
+    if (!roomCode) return
+    const gen = generation
+    const page = await fetchAllAfter((p) => api.messages(roomCode, p), newestSeq(messages.value))
+    if (gen !== generation) return
+    if (page.has_more) {
+      // too much was missed to stitch: start again from the newest page
+      const fresh = await api.messages(roomCode, { limit: PAGE_SIZE })
+      messages.value = mergeMessages([], fresh.messages)
+      hasMore.value = true
+    } else {
+      addPublic(page.messages)
+    }
+    for (const conv of Object.values(conversations.value)) {
+      if (!conv.loaded) continue
+      const who = conv.partner.username
+      const dms = await fetchAllAfter((p) => api.privateMessages(roomCode, who, p), newestSeq(conv.messages))
+      if (gen !== generation) return
+      addPrivate(who, dms.messages)
+    }
+    await countConversations()
+  }
+
+  // ---- history -------------------------------------------------------------------------------
+  async function loadOlder(): Promise<void> {
+    const roomCode = code.value
+    const before = oldestSeq(messages.value)
+    if (!roomCode || !hasMore.value || loadingOlder.value || before === null) return
+    const gen = generation
+    loadingOlder.value = true
+    try {
+      const page = await api.messages(roomCode, { before, limit: PAGE_SIZE })
+      if (gen !== generation) return
+      messages.value = mergeMessages(messages.value, page.messages)
+      hasMore.value = page.has_more
+      olderError.value = null
+    } catch (err) {
+      if (gen === generation) olderError.value = (err as Error).message
+    } finally {
+      if (gen === generation) loadingOlder.value = false
+    }
+  }
+
+  function conversation(user: UserOut | string): Conversation {
+    const partner = typeof user === 'string' ? placeholder(user) : user
+    const k = key(partner.username)
+    let conv = conversations.value[k]
+    if (!conv) {
+      conversations.value[k] = {
+        partner,
+        messages: [],
+        hasMore: false,
+        loaded: false,
+        loading: false,
+        error: null,
+        unreadIds: [],
+        moreUnread: false,
+        typing: {},
+      }
+      conv = conversations.value[k] as Conversation
+    } else if (typeof user !== 'string') {
+      conv.partner = user
+    }
+    return conv
+  }
+
+  /** Show the private conversation with ``username`` (loading its newest page once). */
+  async function openPrivate(username: string): Promise<void> {
+    const roomCode = code.value
+    if (!roomCode || sameUser(username, me.value)) return
+    const known = online.value.find((u) => sameUser(u.username, username))
+    const conv = conversation(known ?? conversations.value[key(username)]?.partner ?? username)
+    openWith.value = conv.partner.username
+    conv.unreadIds = []
+    conv.moreUnread = false
+    if (!conv.loaded) await loadPrivate(conv, undefined)
+    markSeen()
+  }
+
+  function closePrivate(): void {
+    openWith.value = null
+  }
+
+  async function loadOlderPrivate(): Promise<void> {
+    const conv = openConversation.value
+    if (!conv || !conv.hasMore || conv.loading) return
+    await loadPrivate(conv, oldestSeq(conv.messages) ?? undefined)
+  }
+
+  async function loadPrivate(conv: Conversation, before: number | undefined): Promise<void> {
+    const roomCode = code.value
+    if (!roomCode) return
+    const gen = generation
+    conv.loading = true
+    try {
+      const page = await api.privateMessages(roomCode, conv.partner.username, { before, limit: PAGE_SIZE })
+      if (gen !== generation) return
+      conv.messages = mergeMessages(conv.messages, page.messages)
+      const theirs = page.messages.find((m) => sameUser(m.sender.username, conv.partner.username))
+      if (theirs && conv.partner.full_name === conv.partner.username) conv.partner = theirs.sender
+      conv.hasMore = page.has_more
+      conv.loaded = true
+      conv.error = null
+    } catch (err) {
+      if (gen === generation) conv.error = (err as Error).message
+    } finally {
+      conv.loading = false
+    }
+  }
+
+  /** Unread private messages from the people I talk with here, counted from my seen-marks. */
+  async function countConversations(): Promise<void> {
+    const roomCode = code.value
+    if (!roomCode) return
+    const gen = generation
+    const m = marks()
+    await Promise.all(
+      m.partners(roomCode).map(async (who) => {
+        if (openWith.value && sameUser(openWith.value, who)) return
+        const seen = m.seen(roomCode, who)
+        try {
+          const page = await api.privateMessages(roomCode, who, { after: seen, limit: 100 })
+          if (gen !== generation) return
+          const theirs = page.messages.filter((x) => x.seq > seen && !sameUser(x.sender.username, me.value))
+          const first = theirs[0]
+          const conv = conversation(first ? first.sender : conversations.value[key(who)]?.partner ?? who)
+          conv.unreadIds = [...new Set([...conv.unreadIds, ...theirs.map((x) => x.id)])]
+          conv.moreUnread = page.has_more
+        } catch {
+          // a badge is a hint; the conversation itself shows what is there
+        }
+      }),
+    )
+  }
+
+  // ---- live events -------------------------------------------------------------------------
+  function addPublic(incoming: MessageOut[]): void {
+    if (incoming.length === 0) return
+    messages.value = mergeMessages(messages.value, incoming)
+    pending.value = settle(pending.value, incoming, me.value)
+    for (const m of incoming) typing.value = stopTyping(typing.value, m.sender.username)
+    markSeen()
+  }
+
+  function addPrivate(partnerName: string, incoming: MessageOut[]): void {
+    if (incoming.length === 0) return
+    const first = incoming.find((m) => sameUser(m.sender.username, partnerName))
+    const conv = conversation(first ? first.sender : conversations.value[key(partnerName)]?.partner ?? partnerName)
+    const known = new Set(conv.messages.map((m) => m.id))
+    conv.messages = mergeMessages(conv.messages, incoming)
+    pending.value = settle(pending.value, incoming, me.value)
+    if (code.value) marks().addPartner(code.value, conv.partner.username)
+    const looking = visible.value && openWith.value !== null && sameUser(openWith.value, partnerName)
+    for (const m of incoming) {
+      if (!sameUser(m.sender.username, partnerName)) continue
+      conv.typing = stopTyping(conv.typing, m.sender.username)
+      if (!looking && !known.has(m.id) && !conv.unreadIds.includes(m.id)) conv.unreadIds.push(m.id)
+    }
+    markSeen()
+  }
+
+  /** A ``message`` event; false when it belongs to another room. */
+  function receive(message: MessageOut): boolean {
+    if (message.room !== code.value) return false
+    const partner = partnerOf(message, me.value)
+    if (partner === null) addPublic([message])
+    else addPrivate(partner, [message])
+    return true
+  }
+
+  function receiveTyping(event: TypingEvent): void {
+    if (event.room !== code.value || sameUser(event.user.username, me.value)) return
+    if (event.to === null) typing.value = applyTyping(typing.value, event, Date.now())
+    else {
+      const conv = conversation(event.user)
+      conv.typing = applyTyping(conv.typing, event, Date.now())
+    }
+  }
+
+  function receivePresence(event: PresenceEvent): void {
+    if (event.room !== code.value) return
+    const others = online.value.filter((u) => !sameUser(u.username, event.user.username))
+    online.value = event.online ? [...others, event.user] : others
+    if (!event.online) typing.value = stopTyping(typing.value, event.user.username)
+  }
+
+  function receiveUser(user: UserOut): void {
+    const same = (u: UserOut) => sameUser(u.username, user.username)
+    online.value = online.value.map((u) => (same(u) ? user : u))
+    const patch = (list: MessageOut[]) => (list.some((m) => same(m.sender)) ? list.map((m) => (same(m.sender) ? { ...m, sender: user } : m)) : list)
+    messages.value = patch(messages.value)
+    const conv = conversations.value[key(user.username)]
+    if (conv) conv.partner = user
+    for (const c of Object.values(conversations.value)) c.messages = patch(c.messages)
+  }
+
+  // ---- sending ---------------------------------------------------------------------------
+  /** Show the message at once and send it; it is confirmed, or marked failed with a retry. */
+  async function send(body: string, to: string | null = null): Promise<void> {
+    if (!code.value) return
+    const item = makePending(code.value, body.trim(), to)
+    pending.value = [...pending.value, item]
+    if (to) marks().addPartner(code.value, to)
+    await deliver(item.client_id)
+  }
+
+  async function deliver(clientId: string): Promise<void> {
+    const item = pending.value.find((p) => p.client_id === clientId)
+    if (!item || !transport().isConnected()) return // waits for the connection; resume() sends it
+    const attempt = (attempts.get(clientId) ?? 0) + 1
+    attempts.set(clientId, attempt)
+    const gen = generation
+    const payload: Record<string, unknown> = { room: item.room, body: item.body, client_id: item.client_id }
+    if (item.to) payload.to = item.to
+    const ack = await transport().call<SendAck>('message:send', payload, ACK_TIMEOUT_MS)
+    if (gen !== generation) return
+    const outcome = outcomeOf(ack)
+    if (outcome.kind === 'sent') {
+      receive(outcome.message)
+      pending.value = settle(pending.value, [outcome.message], me.value)
+    } else if (attempts.get(clientId) === attempt) {
+      pending.value = markFailed(pending.value, clientId, outcome.error)
+    }
+  }
+
+  async function retry(clientId: string): Promise<void> {
+    pending.value = markSending(pending.value, clientId)
+    await deliver(clientId)
+  }
+
+  function discard(clientId: string): void {
+    pending.value = pending.value.filter((p) => p.client_id !== clientId)
+  }
+
+  function sendTyping(active: boolean, to: string | null = null): void {
+    if (!code.value || !transport().isConnected()) return
+    const payload: Partial<TypingUpdate> = { room: code.value, active }
+    if (to) payload.to = to
+    void transport().call('typing', payload, 5000)
+  }
+
+  // ---- seen-marks -----------------------------------------------------------------------
+  function setVisible(value: boolean): void {
+    visible.value = value
+    if (value) {
+      const conv = openConversation.value
+      if (conv) conv.unreadIds = []
+      markSeen()
+    }
+  }
+
+  function markSeen(): void {
+    if (!code.value || !visible.value) return
+    const m = marks()
+    m.markSeen(code.value, newestSeq(messages.value))
+    const conv = openConversation.value
+    if (conv) {
+      m.markSeen(code.value, newestSeq(conv.messages), conv.partner.username)
+      conv.unreadIds = []
+    }
+  }
+
+  function unreadOf(username: string): number {
+    const conv = conversations.value[key(username)]
+    return conv ? conv.unreadIds.length : 0
+  }
+
+  return {
+    code,
+    room,
+    phase,
+    error,
+    errorCode,
+    messages,
+    hasMore,
+    loadingOlder,
+    olderError,
+    pending,
+    publicPending,
+    online,
+    typing,
+    conversations,
+    openWith,
+    openConversation,
+    visible,
+    enter,
+    leave,
+    resume,
+    catchUp,
+    loadOlder,
+    openPrivate,
+    closePrivate,
+    loadOlderPrivate,
+    countConversations,
+    receive,
+    receiveTyping,
+    receivePresence,
+    receiveUser,
+    send,
+    retry,
+    discard,
+    sendTyping,
+    setVisible,
+    markSeen,
+    unreadOf,
+    reset,
+  }
+})
+

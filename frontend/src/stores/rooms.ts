@@ -1,0 +1,158 @@
+// My rooms, their unread counts, and the notice when one of them is destroyed.
+import { defineStore } from 'pinia'
+import { ref } from 'vue'
+import { api, type Page } from '../api/client'
+import type { MessageOut, RoomOut, RoomSummary } from '../api/types'
+import { countUnread } from '../lib/unread'
+import { marksFor } from './marks'
+import { useSessionStore } from './session'
+
+export interface Unread {
+  count: number
+  more: boolean
+}
+
+const COUNT_LIMIT = 100
+
+export const useRoomsStore = defineStore('rooms', () => {
+  const rooms = ref<RoomSummary[]>([])
+  const loaded = ref(false)
+  const loading = ref(false)
+  const error = ref<string | null>(null)
+  const unread = ref<Record<string, Unread>>({})
+  const notice = ref<string | null>(null)
+
+  function me(): string {
+    return useSessionStore().username
+  }
+
+  async function load(): Promise<void> {
+    loading.value = true
+    try {
+      rooms.value = (await api.rooms()).rooms
+      error.value = null
+      loaded.value = true
+    } catch (err) {
+      error.value = (err as Error).message
+    } finally {
+      loading.value = false
+    }
+    await Promise.all(rooms.value.map((r) => countRoom(r)))
+  }
+
+  /** Unread since my last look: public messages, plus private ones from people I talk with. */
+  async function countRoom(room: RoomSummary): Promise<void> {
+    const marks = marksFor(me())
+    const count = async (seen: number, load: (p: Page) => Promise<{ messages: MessageOut[]; has_more: boolean }>) => {
+      if (room.last_seq <= seen) return { count: 0, more: false }
+      const page = await load({ after: seen, limit: COUNT_LIMIT })
+      return { count: countUnread(page.messages, seen, me()), more: page.has_more }
+    }
+    try {
+      const parts = await Promise.all([
+        count(marks.seen(room.code), (p) => api.messages(room.code, p)),
+        ...marks
+          .partners(room.code)
+          .map((who) => count(marks.seen(room.code, who), (p) => api.privateMessages(room.code, who, p))),
+      ])
+      unread.value = {
+        ...unread.value,
+        [room.code]: {
+          count: parts.reduce((n, p) => n + p.count, 0),
+          more: parts.some((p) => p.more),
+        },
+      }
+    } catch {
+      // a count is a hint; the room itself will show what is there
+    }
+  }
+
+  /** A private message for me in a room I am not looking at. */
+  async function privateMessageElsewhere(message: MessageOut): Promise<void> {
+    const partner = message.sender.username === me() ? message.to : message.sender.username
+    if (partner) marksFor(me()).addPartner(message.room, partner)
+    const room = rooms.value.find((r) => r.code === message.room)
+    if (!room) return
+    room.last_seq = Math.max(room.last_seq, message.seq)
+    await countRoom(room)
+  }
+
+  function clearUnread(code: string): void {
+    if (unread.value[code]) unread.value = { ...unread.value, [code]: { count: 0, more: false } }
+  }
+
+  function remember(room: RoomOut): void {
+    if (!rooms.value.some((r) => r.code === room.code)) {
+      rooms.value = [...rooms.value, { ...room, last_seq: 0 }]
+    }
+  }
+
+  async function create(name: string): Promise<RoomOut> {
+    const room = await api.createRoom(name.trim())
+    remember(room)
+    return room
+  }
+
+  async function join(code: string): Promise<RoomOut> {
+    const room = await api.joinRoom(code)
+    remember(room)
+    return room
+  }
+
+  function forget(code: string): void {
+    rooms.value = rooms.value.filter((r) => r.code !== code)
+    const next = { ...unread.value }
+    delete next[code]
+    unread.value = next
+  }
+
+  async function destroy(code: string): Promise<void> {
+    await api.destroyRoom(code)
+    forget(code)
+  }
+
+  async function leave(code: string): Promise<void> {
+    await api.leaveRoom(code)
+    forget(code)
+  }
+
+  /** ``room:destroyed``: drop the room; ``tell`` shows the notice in the lobby. */
+  function destroyed(code: string, name: string, tell: boolean): void {
+    forget(code)
+    if (tell) notice.value = `This room was destroyed by its owner: “${name}”.`
+  }
+
+  function knows(code: string): boolean {
+    return rooms.value.some((r) => r.code === code)
+  }
+
+  function reset(): void {
+    rooms.value = []
+    unread.value = {}
+    loaded.value = false
+    notice.value = null
+    error.value = null
+  }
+
+  return {
+    rooms,
+    loaded,
+    loading,
+    error,
+    unread,
+    notice,
+    load,
+    countRoom,
+    privateMessageElsewhere,
+    clearUnread,
+    create,
+    join,
+    destroy,
+    leave,
+    destroyed,
+    knows,
+    forget,
+    reset,
+  }
+})
+
