@@ -117,13 +117,16 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         log.info("socket.disconnected", user_id=user_id)
 
     async def trigger_event(self, event: str, *args: Any) -> Any:
-        if event in ("connect", "disconnect"):
-            return await super().trigger_event(event, *args)
         sid = args[0]
+        # python-socketio runs the real connect and disconnect while the socket is not (or
+        # no longer) marked connected; a connected client emitting those names is refused.
+        is_lifecycle = event in ("connect", "disconnect")
+        if is_lifecycle and not self.server.manager.is_connected(sid, self.namespace):
+            return await super().trigger_event(event, *args)
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(conn_id=sid, event_id=uuid.uuid4().hex[:12])
         try:
-            handler = HANDLERS.get(event)
+            handler = None if is_lifecycle else HANDLERS.get(event)
             if handler is None:
                 raise InvalidInput(f"Unknown event {event!r}.", code="unknown_event")
             if len(args) != 2:
