@@ -98,15 +98,20 @@ async def list_member_ids(s: AsyncSession, room_id: int) -> list[int]:
     return list(result.scalars())
 
 
-async def next_seq(s: AsyncSession, room_id: int) -> int:
-    """Hand out the room's next position. The row lock serialises concurrent senders."""
+async def next_seq(s: AsyncSession, room_id: int) -> int | None:
+    """Hand out the room's next position. The row lock serialises concurrent senders.
+
+    None if the room is gone: destroyed by a transaction that committed while this one
+    waited for the lock.
+    """
     result = await s.execute(
         update(Room)
         .where(Room.id == room_id)
         .values(last_seq=Room.last_seq + 1)
         .returning(Room.last_seq)
     )
-    return int(result.scalar_one())
+    seq = result.scalar_one_or_none()
+    return None if seq is None else int(seq)
 
 
 async def get_message_by_client_id(

@@ -50,9 +50,12 @@ class MessageService:
                             "You cannot send a private message to yourself.",
                             code="invalid_recipient",
                         )
+                seq = await queries.next_seq(s, room.id)
+                if seq is None:  # destroyed while we waited for the room's lock
+                    raise NotFound("No room has this code.", code="room_not_found")
                 message = Message(
                     room_id=room.id,
-                    seq=await queries.next_seq(s, room.id),
+                    seq=seq,
                     sender_id=user.id,
                     recipient_id=recipient.id if recipient else None,
                     body=data.body,

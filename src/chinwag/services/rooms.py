@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chinwag.db import queries
@@ -74,12 +75,19 @@ class RoomService:
 
     async def join_room(self, user: User, code: str) -> RoomOut:
         """Become a member; joining again changes nothing."""
-        async with self.db.transaction() as s:
-            room = await require_room(s, code)
-            if await queries.get_membership(s, room.id, user.id) is None:
-                s.add(Membership(room_id=room.id, user_id=user.id, joined_at=utcnow()))
-                log.info("room.joined", room_id=room.id, user_id=user.id)
-            return await load_room_out(s, room)
+        try:
+            async with self.db.transaction() as s:
+                room = await require_room(s, code)
+                if await queries.get_membership(s, room.id, user.id) is None:
+                    s.add(Membership(room_id=room.id, user_id=user.id, joined_at=utcnow()))
+                    await s.flush()
+                    log.info("room.joined", room_id=room.id, user_id=user.id)
+                return await load_room_out(s, room)
+        except IntegrityError:
+            # a concurrent join by the same user won the race, or the room was destroyed
+            # meanwhile (PostgreSQL; SQLite serialises writers): answer what is true now
+            async with self.db.read() as s:
+                return await load_room_out(s, await access_room(s, user, code))
 
     async def list_rooms(self, user: User) -> list[RoomSummary]:
         async with self.db.read() as s:
