@@ -6,6 +6,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from tests.live_support import barrier, error_code, online, room_with
 from tests.support import PASSWORD, User, run_server, unique_name
 
@@ -104,6 +106,51 @@ async def test_a_typist_who_vanishes_leaves_no_stuck_indicator(make_user: MakeUs
         await c.wait_for("typing", lambda e: e["to"] == cy.username and not e["active"])
         await c.wait_for("presence", lambda p: not p["online"])
         assert b.count("typing", lambda e: e["to"] is not None) == 0
+
+
+# RoomService clears typing once it is given the TypingService: a one-line change in
+# services/__init__.py (``RoomService(db, realtime, presence, typing)``), not this suite's.
+NEEDS_WIRING = pytest.mark.xfail(
+    strict=True, reason="services/__init__.py does not pass typing to RoomService yet"
+)
+
+
+@NEEDS_WIRING
+async def test_leaving_clears_the_leaver_s_typing(make_user: MakeUser) -> None:
+    ana, bo, cy = make_user(), make_user(), make_user()
+    code = room_with(ana, bo, cy)
+    async with online(ana, bo, cy) as (a, b, c):
+        for client in (a, b, c):
+            await client.enter(code)
+        assert (await b.call("typing", {"room": code, "active": True}))["ok"]
+        assert (await b.call("typing", {"room": code, "to": cy.username, "active": True}))["ok"]
+        await a.wait_for("typing", typing_of(bo, active=True))
+        await c.wait_for("typing", lambda e: e["to"] == cy.username and e["active"])
+        assert bo.post(f"/api/rooms/{code}/leave").status_code == 204
+        for client in (a, c):
+            await client.wait_for("presence", lambda p: not p["online"])
+            await client.wait_for("typing", typing_of(bo, active=False))
+            # cleared by the leaving, before the presence change: not by the TTL, later
+            order = [(name, data.get("active"), data.get("online")) for name, data in client.events]
+            assert order.index(("typing", False, None)) < order.index(("presence", None, False))
+
+
+@NEEDS_WIRING
+async def test_a_destroyed_room_leaves_no_typing_behind(make_user: MakeUser) -> None:
+    ana, bo = make_user(), make_user()
+    doomed = room_with(ana, bo, name="Doomed")
+    other = room_with(ana, bo, name="Other")
+    async with online(ana, bo) as (a, b):
+        assert (await a.call("typing", {"room": doomed, "to": bo.username, "active": True}))["ok"]
+        await b.wait_for("typing", lambda e: e["room"] == doomed and e["active"])
+        assert ana.delete(f"/api/rooms/{doomed}").status_code == 204
+        await b.wait_for("room:destroyed")
+        # a timer armed now runs out after the doomed room's would have
+        assert (await a.call("typing", {"room": other, "to": bo.username, "active": True}))["ok"]
+        await b.wait_for("typing", lambda e: e["room"] == other and not e["active"])
+        names = [name for name, _ in b.events]
+        after = b.events[names.index("room:destroyed") + 1 :]
+        assert not [event for event in after if doomed in str(event)]
 
 
 async def test_private_typing_reaches_only_the_recipient(make_user: MakeUser) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import TYPE_CHECKING
 
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
@@ -17,6 +18,9 @@ from chinwag.schemas import RoomDestroyedEvent, RoomLeftEvent, RoomOut, RoomSumm
 from chinwag.services.presence import PresenceRegistry
 from chinwag.services.realtime import Realtime
 from chinwag.services.views import presence_event, room_out, room_summary
+
+if TYPE_CHECKING:  # typing imports this module for the access rules
+    from chinwag.services.typing import TypingService
 
 log = get_logger(__name__)
 
@@ -59,10 +63,17 @@ async def load_room_out(s: AsyncSession, room: Room) -> RoomOut:
 
 
 class RoomService:
-    def __init__(self, db: Database, realtime: Realtime, presence: PresenceRegistry) -> None:
+    def __init__(
+        self,
+        db: Database,
+        realtime: Realtime,
+        presence: PresenceRegistry,
+        typing: TypingService | None = None,
+    ) -> None:
         self.db = db
         self.realtime = realtime
         self.presence = presence
+        self.typing = typing  # clears the indicators of whoever leaves or is destroyed out
 
     async def create_room(self, owner: User, name: str) -> RoomOut:
         room = Room(code=str(uuid.uuid4()), name=name, owner_id=owner.id, last_seq=0)
@@ -114,6 +125,8 @@ class RoomService:
             )
         conns = await self.realtime.remove_user_from_room(user.id, room.id)
         went_offline = [self.presence.remove(room.id, conn) for conn in conns]
+        if self.typing is not None:
+            await self.typing.clear_user(room, user)
         await self.realtime.emit(
             "room:left", RoomLeftEvent(room=room.code).model_dump(mode="json"), users=[user.id]
         )
@@ -133,6 +146,8 @@ class RoomService:
             await s.execute(delete(Membership).where(Membership.room_id == room.id))
             await s.execute(delete(Room).where(Room.id == room.id))
         log.info("room.destroyed", room_id=room.id, user_id=user.id)
+        if self.typing is not None:
+            self.typing.drop_room(room.id)
         event = RoomDestroyedEvent(room=room.code, name=room.name).model_dump(mode="json")
         await self.realtime.emit("room:destroyed", event, rooms=[room.id], users=member_ids)
         await self.realtime.close_room(room.id)

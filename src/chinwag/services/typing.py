@@ -59,6 +59,11 @@ class TypingService:
             if entry and self._disarm(key):
                 await self._publish(room, user, entry[3], False)
 
+    def drop_room(self, room_id: int) -> None:
+        """The room was destroyed: forget its indicators; nobody is left to tell."""
+        for key in [k for k in self._timers if k[0] == room_id]:
+            self._disarm(key)
+
     def _arm(self, key: TypingKey, room: Room, user: User, recipient: User | None) -> None:
         self._disarm(key)
         loop = asyncio.get_running_loop()
