@@ -49,9 +49,8 @@ export function startRealtime(router: Router): void {
       }
     })
     connection.onConnected((again) => {
-      if (!again) return
       void chat.resume()
-      if (router.currentRoute.value.name === 'lobby') void rooms.load()
+      if (again && router.currentRoute.value.name === 'lobby') void rooms.load()
     })
   }
 

@@ -114,16 +114,24 @@ export const useChatStore = defineStore('chat', () => {
   }
 
   // ---- entering and leaving --------------------------------------------------------------
-  async function enter(roomCode: string): Promise<void> {
-    if (code.value === roomCode && phase.value !== 'failed') return
+  let entering: Promise<void> = Promise.resolve()
+
+  function enter(roomCode: string): Promise<void> {
+    if (code.value === roomCode && phase.value !== 'failed') return entering
     if (code.value) leave()
     reset()
+    entering = load(roomCode)
+    return entering
+  }
+
+  async function load(roomCode: string): Promise<void> {
     const gen = generation
     code.value = roomCode
     phase.value = 'loading'
     try {
       room.value = await api.room(roomCode)
       if (gen !== generation) return
+      // subscribe first, then fetch: a message sent in between is in the page or arrives live
       await subscribe()
       const page = await api.messages(roomCode, { limit: PAGE_SIZE })
       if (gen !== generation) return
@@ -153,19 +161,23 @@ export const useChatStore = defineStore('chat', () => {
     reset()
   }
 
-  /** After a reconnect: enter again, fetch what was missed, send what waited. */
+  /** On every (re)connect: enter again, fetch what was missed, send what waited. */
   async function resume(): Promise<void> {
-    if (!code.value || phase.value === 'idle') return
+    const roomCode = code.value
+    if (!roomCode || phase.value === 'idle') return
+    if (phase.value === 'failed') {
+      if (errorCode.value === 'network_error') {
+        code.value = null
+        await enter(roomCode)
+      }
+      return
+    }
     const gen = generation
     try {
       await subscribe()
-      if (phase.value !== 'ready') {
-        const roomCode = code.value
-        code.value = null
-        await enter(roomCode)
-        return
-      }
-      await catchUp()
+      await entering // a first load in flight fetched before we were subscribed:
+      if (gen !== generation || phase.value !== 'ready') return
+      await catchUp() // so fetch what came after it, as after any reconnect
     } catch (err) {
       if (gen === generation) fail(err)
       return
