@@ -7,6 +7,7 @@ import contextlib
 import os
 import secrets
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -275,3 +276,58 @@ async def connected(user: User, url: str | None = None) -> AsyncIterator[Socket]
         yield sock
     finally:
         await sock.close()
+
+
+# ---- accounts and HTTP security ---------------------------------------------------------------
+def db_column(server: ServerProcess, sql: str) -> list[str]:
+    """The first column of every row ``sql`` selects from the server's own database, as text."""
+    url = server.env.get("CHINWAG_DATABASE_URL")
+    if url is None:
+        with contextlib.closing(sqlite3.connect(server.data_dir / "chinwag.db")) as conn:
+            return [str(row[0]) for row in conn.execute(sql)]
+    database = url.rsplit("/", 1)[1]
+    result = subprocess.run(
+        ["psql", "-h", PG_HOST, "-p", PG_PORT, "-U", PG_USER, "-d", database, "-qAtc", sql],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return result.stdout.splitlines()
+
+
+def replay_cookie(url: str, token: str, path: str = "/api/me") -> httpx.Response:
+    """GET ``path`` presenting exactly this session token (a client's jar would drop it)."""
+    with httpx.Client(base_url=url, timeout=15) as client:
+        return client.get(path, headers={"Cookie": f"chinwag_session={token}"})
+
+
+async def refused_handshake(
+    url: str,
+    cookie: str | None,
+    *,
+    origin: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Any:
+    """A socket handshake the server must refuse; returns the connect error's payload
+    (``{"message": ..., "data": {"code", "message"}}``)."""
+    client = socketio.AsyncClient(reconnection=False)
+    errors: list[Any] = []
+
+    async def on_connect_error(data: Any = None) -> None:
+        errors.append(data)
+
+    client.on("connect_error", on_connect_error)
+    sent = dict(headers or {})
+    if cookie:
+        sent["Cookie"] = f"chinwag_session={cookie}"
+    if origin:
+        sent["Origin"] = origin
+    try:
+        await client.connect(url, headers=sent, transports=["websocket"], wait_timeout=10)
+    except socketio.exceptions.ConnectionError:
+        pass
+    else:
+        await client.disconnect()
+        raise AssertionError("the server accepted a handshake it should have refused")
+    assert errors, "the handshake failed without a connect_error from the server"
+    return errors[0]
