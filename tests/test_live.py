@@ -172,8 +172,13 @@ async def test_private_typing_reaches_only_the_recipient(make_user: MakeUser) ->
         assert error_code(ack) == "recipient_not_member"
 
 
-async def test_typing_is_rate_limited(tmp_path: Path) -> None:
-    env = {"CHINWAG_TYPING_PER_WINDOW": "3", "CHINWAG_TYPING_WINDOW_SECONDS": "60"}
+async def test_typing_and_sending_are_rate_limited(tmp_path: Path) -> None:
+    env = {
+        "CHINWAG_TYPING_PER_WINDOW": "3",
+        "CHINWAG_TYPING_WINDOW_SECONDS": "60",
+        "CHINWAG_MESSAGES_PER_WINDOW": "3",
+        "CHINWAG_MESSAGE_WINDOW_SECONDS": "60",
+    }
     with run_server(tmp_path, env) as server:
         ana = User(server.url, unique_name(), "Ana", PASSWORD)
         try:
@@ -185,7 +190,16 @@ async def test_typing_is_rate_limited(tmp_path: Path) -> None:
                 ack = await a.call("typing", {"room": code, "active": False})
                 assert error_code(ack) == "rate_limited"
                 assert ack["error"]["retry_after"] > 0
-                assert (await a.send(code, "messages are not typing"))["ok"]
+
+                sent = [await a.send(code, f"m{i}", client_id=f"c{i}") for i in range(3)]
+                assert all(ack["ok"] for ack in sent), sent
+                ack = await a.send(code, "one too many", client_id="c3")
+                assert error_code(ack) == "rate_limited" and ack["error"]["retry_after"] > 0
+                # a retry of a stored message is still answered: it stores nothing new
+                retry = await a.send(code, "m0", client_id="c0")
+                assert retry["duplicate"] is True and retry["message"] == sent[0]["message"]
+            page = ana.get(f"/api/rooms/{code}/messages").json()
+            assert [m["body"] for m in page["messages"]] == ["m2", "m1", "m0"]
         finally:
             ana.close()
 

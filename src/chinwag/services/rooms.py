@@ -95,10 +95,13 @@ class RoomService:
                     log.info("room.joined", room_id=room.id, user_id=user.id)
                 return await load_room_out(s, room)
         except IntegrityError:
-            # a concurrent join by the same user won the race, or the room was destroyed
-            # meanwhile (PostgreSQL; SQLite serialises writers): answer what is true now
+            # PostgreSQL (SQLite serialises writers): a concurrent join by the same user won
+            # the race, or the room is being destroyed. Answer what is true now.
             async with self.db.read() as s:
-                return await load_room_out(s, await access_room(s, user, code))
+                room = await require_room(s, code)
+                if await queries.get_membership(s, room.id, user.id) is None:
+                    raise NotFound("No room has this code.", code="room_not_found") from None
+                return await load_room_out(s, room)
 
     async def list_rooms(self, user: User) -> list[RoomSummary]:
         async with self.db.read() as s:
