@@ -6,8 +6,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
 from tests.live_support import barrier, error_code, online, room_with
 from tests.support import PASSWORD, User, run_server, unique_name
 
@@ -108,14 +106,6 @@ async def test_a_typist_who_vanishes_leaves_no_stuck_indicator(make_user: MakeUs
         assert b.count("typing", lambda e: e["to"] is not None) == 0
 
 
-# RoomService clears typing once it is given the TypingService: a one-line change in
-# services/__init__.py (``RoomService(db, realtime, presence, typing)``), not this suite's.
-NEEDS_WIRING = pytest.mark.xfail(
-    strict=True, reason="services/__init__.py does not pass typing to RoomService yet"
-)
-
-
-@NEEDS_WIRING
 async def test_leaving_clears_the_leaver_s_typing(make_user: MakeUser) -> None:
     ana, bo, cy = make_user(), make_user(), make_user()
     code = room_with(ana, bo, cy)
@@ -135,7 +125,6 @@ async def test_leaving_clears_the_leaver_s_typing(make_user: MakeUser) -> None:
             assert order.index(("typing", False, None)) < order.index(("presence", None, False))
 
 
-@NEEDS_WIRING
 async def test_a_destroyed_room_leaves_no_typing_behind(make_user: MakeUser) -> None:
     ana, bo = make_user(), make_user()
     doomed = room_with(ana, bo, name="Doomed")

@@ -36,7 +36,7 @@ class Services:
             settings=settings,
             db=db,
             accounts=accounts,
-            rooms=RoomService(db, realtime, presence),
+            rooms=RoomService(db, realtime, presence, typing),
             messages=MessageService(settings, db, realtime, typing),
             typing=typing,
             live=LiveService(db, realtime, presence, typing),

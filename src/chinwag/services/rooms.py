@@ -68,7 +68,7 @@ class RoomService:
         db: Database,
         realtime: Realtime,
         presence: PresenceRegistry,
-        typing: TypingService | None = None,
+        typing: TypingService,
     ) -> None:
         self.db = db
         self.realtime = realtime
@@ -128,8 +128,7 @@ class RoomService:
             )
         conns = await self.realtime.remove_user_from_room(user.id, room.id)
         went_offline = [self.presence.remove(room.id, conn) for conn in conns]
-        if self.typing is not None:
-            await self.typing.clear_user(room, user)
+        await self.typing.clear_user(room, user)
         await self.realtime.emit(
             "room:left", RoomLeftEvent(room=room.code).model_dump(mode="json"), users=[user.id]
         )
@@ -149,8 +148,7 @@ class RoomService:
             await s.execute(delete(Membership).where(Membership.room_id == room.id))
             await s.execute(delete(Room).where(Room.id == room.id))
         log.info("room.destroyed", room_id=room.id, user_id=user.id)
-        if self.typing is not None:
-            self.typing.drop_room(room.id)
+        self.typing.drop_room(room.id)
         event = RoomDestroyedEvent(room=room.code, name=room.name).model_dump(mode="json")
         await self.realtime.emit("room:destroyed", event, rooms=[room.id], users=member_ids)
         await self.realtime.close_room(room.id)
