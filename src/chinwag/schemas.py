@@ -10,7 +10,7 @@ import unicodedata
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
 USERNAME_RE = re.compile(r"[A-Za-z0-9_.\-]{3,32}")
 CLIENT_ID_RE = r"^[A-Za-z0-9_.:\-]{1,64}$"
@@ -116,13 +116,13 @@ class SendMessage(Input):
 class TypingUpdate(Input):
     room: RoomCode
     to: Username | None = None
-    active: bool
+    active: StrictBool
 
 
 class UserSearch(Input):
     room: RoomCode
     q: SearchQuery = ""
-    online: bool = True
+    online: StrictBool = True
 
 
 # ---- output -----------------------------------------------------------------------------------
