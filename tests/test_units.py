@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from chinwag.config import Settings
 from chinwag.errors import RateLimited
-from chinwag.schemas import SendMessage, SignUp, check_text
+from chinwag.schemas import SendMessage, SignUp, TypingUpdate, UserSearch, check_text
 from chinwag.security import OriginPolicy, normalize_origin
 from chinwag.services.presence import PresenceRegistry
 from chinwag.services.ratelimit import RateLimiter
@@ -125,3 +125,11 @@ def test_presence_counts_a_user_once_across_connections() -> None:
     presence.drop_room(2)
     assert presence.rooms_of("tab-a") == []
     assert presence.remove(2, "tab-a") is None
+
+
+@pytest.mark.parametrize("flag", ["true", "yes", 1, None])
+def test_socket_flags_are_strict_booleans(flag: object) -> None:
+    with pytest.raises(ValidationError):
+        TypingUpdate.model_validate({"room": "r", "active": flag})
+    with pytest.raises(ValidationError):
+        UserSearch.model_validate({"room": "r", "online": flag})
