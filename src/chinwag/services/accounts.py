@@ -155,7 +155,9 @@ class AccountService:
         return base64.urlsafe_b64encode(digest.digest()).decode().rstrip("=")
 
     def check_csrf(self, session_id: str, presented: str | None) -> None:
-        if not presented or not hmac.compare_digest(presented, self.csrf_token(session_id)):
+        expected = self.csrf_token(session_id).encode()
+        # As bytes: compare_digest raises TypeError for a str with non-ASCII characters.
+        if not presented or not hmac.compare_digest(presented.encode(), expected):
             raise Forbidden(
                 "Missing or wrong X-CSRF-Token header; use the csrf_token from log-in.",
                 code="csrf_failed",
