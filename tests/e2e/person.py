@@ -24,9 +24,8 @@ class Person:
         self.base_url = base_url
         self.username = username
         self.full_name = full_name
-        self.context = browser.new_context(
-            base_url=base_url, viewport={"width": 1280, "height": 800}, **context
-        )
+        options: dict[str, object] = {"viewport": {"width": 1280, "height": 800}, **context}
+        self.context = browser.new_context(base_url=base_url, **options)  # type: ignore[arg-type]
         self.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base_url)
         self.page: Page = self.context.new_page()
 
