@@ -624,3 +624,22 @@ async def test_concurrent_guesses_cannot_outrun_the_throttle(
         assert statuses == [401] * 3 + [429] * 9, statuses
     finally:
         ana.close()
+
+
+def test_wrong_current_passwords_are_throttled_like_log_ins(
+    throttled_server: ServerProcess,
+) -> None:
+    server = throttled_server
+    ana = User(server.url, unique_name(), "Ana", PASSWORD)
+    try:
+        assert ana.sign_up().status_code == 201
+        change = {"current_password": "not it at all", "new_password": "brand new pass"}
+        for _ in range(3):
+            wrong = ana.put("/api/me/password", json=change)
+            assert wrong.status_code == 403 and error_code(wrong) == "invalid_credentials"
+        # a stolen session cannot go on guessing, even with the right password now
+        right = ana.put("/api/me/password", json={**change, "current_password": PASSWORD})
+        assert_throttled(right)
+        assert log_in(server, ana.username, PASSWORD).status_code == 429
+    finally:
+        ana.close()

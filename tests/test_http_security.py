@@ -497,15 +497,17 @@ def test_health_probes_answer(server: ServerProcess) -> None:
 def logged_server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
-    """A server of its own, so its log holds only what the test did."""
+    """A server of its own, so its log holds only what the test did; at debug level, the
+    most talkative there is."""
     data_dir = tmp_path_factory.mktemp(f"logged-{request.param}")
+    env = {**SERVER_ENV, "CHINWAG_LOG_LEVEL": "debug"}
     if request.param == "sqlite":
-        with run_server(data_dir, dict(SERVER_ENV)) as proc:
+        with run_server(data_dir, env) as proc:
             yield proc
         return
     with (
         postgres_database() as url,
-        run_server(data_dir, {**SERVER_ENV, "CHINWAG_DATABASE_URL": url}) as proc,
+        run_server(data_dir, {**env, "CHINWAG_DATABASE_URL": url}) as proc,
     ):
         yield proc
 

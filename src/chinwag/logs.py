@@ -52,7 +52,9 @@ def configure_logging(settings: Settings) -> None:
         logger.handlers[:] = []
         logger.propagate = True
     # socketio/engineio log payloads at INFO when their logger is on: keep them quiet.
-    for name in ("socketio", "engineio", "socketio.server", "engineio.server"):
+    # Database drivers log statements with their values (message bodies, password hashes)
+    # at DEBUG; socketio/engineio log payloads at INFO: keep them all quiet at every level.
+    for name in ("socketio", "engineio", "aiosqlite", "asyncpg", "sqlalchemy"):
         logging.getLogger(name).setLevel(logging.WARNING)
 
 

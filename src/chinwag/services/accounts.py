@@ -166,9 +166,17 @@ class AccountService:
     async def change_password(
         self, user: User, session: AuthSession, current: str, new: str
     ) -> None:
-        """Set a new password and end every other session of the user."""
-        if not await self._verify(user.password_hash, current):
-            raise Forbidden("The current password is wrong.", code="invalid_credentials")
+        """Set a new password and end every other session of the user.
+
+        Wrong current passwords count against the same per-username throttle as log-ins,
+        so a stolen session cannot be used to guess the password here either.
+        """
+        user_key = f"user:{user.username_key}"
+        async with self._attempt_lock(user_key):
+            self.user_failures.check(user_key, "Too many wrong passwords; try again later.")
+            if not await self._verify(user.password_hash, current):
+                self.user_failures.record(user_key)
+                raise Forbidden("The current password is wrong.", code="invalid_credentials")
         new_hash = await self._hash(new)
         async with self.db.transaction() as s:
             row = await s.get(User, user.id)
