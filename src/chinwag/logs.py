@@ -56,6 +56,10 @@ def configure_logging(settings: Settings) -> None:
     # at DEBUG; socketio/engineio log payloads at INFO: keep them all quiet at every level.
     for name in ("socketio", "engineio", "aiosqlite", "asyncpg", "sqlalchemy"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    # uvicorn hands its logger to the websocket protocol, which logs handshake headers
+    # (cookies included) at DEBUG: uvicorn says nothing below INFO.
+    for name in ("uvicorn", "uvicorn.error", "websockets"):
+        logging.getLogger(name).setLevel(max(level, logging.INFO))
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
