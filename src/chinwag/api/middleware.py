@@ -1,4 +1,4 @@
-"""ASGI middleware: a request id on every log line, and a cap on request bodies."""
+"""ASGI middleware: a request id on every log line, clean URLs, and a cap on request bodies."""
 
 from __future__ import annotations
 
@@ -13,8 +13,23 @@ from chinwag.logs import get_logger
 log = get_logger("chinwag.http")
 
 
+NUL_REFUSED = (
+    b'{"error":{"code":"bad_request","message":"URLs must not contain NUL (%00) characters."}}'
+)
+
+
+def has_nul(scope: Scope) -> bool:
+    """Whether the (decoded) path or the query string carries a NUL character.
+
+    No name, code or search in Chinwag contains one, and PostgreSQL refuses to compare text
+    with it, so such a URL is refused before any handler can pass it to a query.
+    """
+    return "\x00" in scope["path"] or b"%00" in scope.get("query_string", b"")
+
+
 class RequestContext:
-    """Binds a request id (echoed as ``X-Request-Id``) and logs one line per request."""
+    """Binds a request id (echoed as ``X-Request-Id``), refuses URLs with NUL characters, and
+    logs one line per request."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -39,7 +54,10 @@ class RequestContext:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            if has_nul(scope):
+                await send_json(send_with_id, 400, NUL_REFUSED)
+            else:
+                await self.app(scope, receive, send_with_id)
         finally:
             log.info("http.request", method=scope["method"], path=scope["path"], status=status)
 
@@ -84,15 +102,15 @@ class BodyLimit:
             '{"error":{"code":"too_large","message":"Request bodies here are limited to '
             f'{limit:,} bytes."}}}}'
         ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await send_json(send, 413, body, close=True)
+
+
+async def send_json(send: Send, status: int, body: bytes, *, close: bool = False) -> None:
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import os
@@ -56,11 +57,20 @@ def make_thumbnail(data: bytes) -> bytes:
 
 
 class MediaService:
+    """Avatar files are named by the SHA-256 of their bytes, so users with the same picture
+    share one file; a file is deleted when the last user who shows it moves on.
+
+    Writing a file, pointing a user at it and deleting a file nobody uses any more happen
+    under one lock: otherwise a user could be pointed at a file that another user's
+    replacement is deleting at that moment (the lock is per process, i.e. per node).
+    """
+
     def __init__(self, settings: Settings, db: Database, accounts: AccountService) -> None:
         self.settings = settings
         self.db = db
         self.accounts = accounts
         self.avatar_dir = settings.media_dir / "avatars"
+        self._files = asyncio.Lock()
 
     def avatar_path(self, name: str) -> Path | None:
         """The file behind a public avatar name, or None if the name is not one of ours."""
@@ -79,11 +89,19 @@ class MediaService:
             )
         thumbnail = await anyio.to_thread.run_sync(make_thumbnail, data)
         name = hashlib.sha256(thumbnail).hexdigest() + ".webp"
-        await anyio.to_thread.run_sync(self._write, name, thumbnail)
-        return await self._replace(user, name)
+        async with self._files:
+            await anyio.to_thread.run_sync(self._write, name, thumbnail)
+            try:
+                row = await self._replace(user, name)
+            except Exception:
+                await self._delete_if_unused(name)  # no file without a user behind it
+                raise
+        return await self._updated(row)
 
     async def remove_avatar(self, user: User) -> User:
-        return await self._replace(user, None)
+        async with self._files:
+            row = await self._replace(user, None)
+        return await self._updated(row)
 
     async def _replace(self, user: User, name: str | None) -> User:
         async with self.db.transaction() as s:
@@ -93,7 +111,10 @@ class MediaService:
             old, row.avatar = row.avatar, name
         if old and old != name:
             await self._delete_if_unused(old)
-        log.info("avatar.updated", user_id=user.id)
+        return row
+
+    async def _updated(self, row: User) -> User:
+        log.info("avatar.updated", user_id=row.id)
         await self.accounts.publish_user_updated(row)
         return row
 
