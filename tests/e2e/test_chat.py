@@ -21,6 +21,9 @@ def test_people_chat_in_public_and_in_private(browser: Browser, web: ServerProce
         ana.sign_up()
         code, link = ana.create_room("Book club")
         assert link.endswith(f"/join/{code}")
+        ana.page.get_by_role("button", name="Copy Invite link").click()
+        expect(ana.page.get_by_text("Copied!")).to_be_visible()
+        assert ana.page.evaluate("navigator.clipboard.readText()") == link
 
         # Bo opens the invite link before having an account: log in first, then the room.
         bo.page.goto(link)
@@ -31,6 +34,8 @@ def test_people_chat_in_public_and_in_private(browser: Browser, web: ServerProce
         expect(bo.page.get_by_role("heading", name="Book club")).to_be_visible()
 
         cy.sign_up()
+        cy.join_by_code("not-a-room")
+        expect(cy.page.get_by_text("No room has this code.")).to_be_visible()
         cy.join_by_code(code)
         expect(cy.page).to_have_url(re.compile(f"/rooms/{code}$"))
 
@@ -38,6 +43,8 @@ def test_people_chat_in_public_and_in_private(browser: Browser, web: ServerProce
         ana.expect_online("Bo Berg")
         ana.expect_online("Cy Diaz")
         bo.expect_online("Ana Lima")
+        cy.send("Hi all, Cy here.")
+        ana.expect_message("Hi all, Cy here.")
 
         # Public chat both ways, typing shown to the others.
         ana.send("Hello Bo!")
@@ -71,6 +78,15 @@ def test_people_chat_in_public_and_in_private(browser: Browser, web: ServerProce
         expect(cy.page.get_by_text("secret")).to_have_count(0)
         expect(cy.page.get_by_text("My lips are sealed.")).to_have_count(0)
         expect(bo.room_messages.filter(has_text="secret")).to_have_count(0)
+
+        # Cy renames himself; the others see the new name at once.
+        cy.page.get_by_role("link", name="Your profile").click()
+        cy.page.get_by_label("Full name").fill("Cyd Diaz")
+        cy.page.get_by_role("button", name="Save name").click()
+        expect(cy.page.get_by_text("Saved.")).to_be_visible()
+        expect(ana.page.locator(".room-chat .author", has_text="Cyd Diaz")).to_have_count(1)
+        cy.open_room(code)
+        ana.expect_online("Cyd Diaz")
 
         # Ana changes her avatar; Bo sees it beside her messages without reloading.
         ana.set_avatar((200, 60, 90))
