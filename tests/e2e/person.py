@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+from pathlib import Path
 
 from PIL import Image
 from playwright.sync_api import Browser, Locator, Page, expect
@@ -118,6 +119,12 @@ class Person:
     def open_private(self, full_name: str) -> None:
         self.person_button(full_name).click()
         expect(self.page.get_by_test_id("conversation")).to_be_visible()
+
+    def screenshot(self, path: Path) -> None:
+        """The page at rest: no pointer hovering, no caret, no animation."""
+        self.page.mouse.move(0, 0)
+        self.page.evaluate("document.activeElement && document.activeElement.blur()")
+        self.page.screenshot(path=str(path), animations="disabled", caret="hide")
 
     def set_avatar(self, color: tuple[int, int, int]) -> None:
         page = self.page

@@ -92,19 +92,20 @@ def test_people_chat_in_public_and_in_private(browser: Browser, web: ServerProce
         ana.set_avatar((200, 60, 90))
         expect(bo.page.locator('.room-chat img[alt="Avatar of Ana Lima"]').first).to_be_visible()
         expect(bo.page.get_by_test_id("conversation").locator("img").first).to_be_visible()
-        bo.page.screenshot(path=str(SCREENSHOTS / "room-private.png"))
+        ana.open_room(code)
+        bo.expect_online("Ana Lima")
+        bo.screenshot(SCREENSHOTS / "room-private.png")
 
         # Bo goes to the lobby; a message that arrives meanwhile counts as unread there.
         bo.page.get_by_role("link", name="Back to the lobby").click()
         expect(bo.page.get_by_test_id("room-link")).to_have_count(1)
         bo.create_room("Garden")
         expect(bo.page.get_by_test_id("room-link")).to_have_count(2)
-        ana.page.goto(f"/rooms/{code}")
         ana.send("Bo, are you still there?")
         cy.expect_message("Bo, are you still there?")
         bo.page.reload()
         expect(bo.page.get_by_test_id("room-unread")).to_have_text("1")
-        bo.page.screenshot(path=str(SCREENSHOTS / "lobby.png"))
+        bo.screenshot(SCREENSHOTS / "lobby.png")
 
         # The owner destroys the room: the others land in the lobby with a notice.
         bo.page.get_by_test_id("room-link").filter(has_text="Book club").click()
