@@ -20,6 +20,10 @@ def client_for(static_dir: Path) -> httpx.AsyncClient:
     async def ping() -> dict[str, str]:
         return {"pong": "yes"}
 
+    @app.post("/api/only-post")
+    async def only_post() -> dict[str, str]:
+        return {"posted": "yes"}
+
     mount_web(app, static_dir)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
 
@@ -79,3 +83,17 @@ async def test_without_a_build_the_page_says_how_to_make_one(tmp_path: Path) -> 
         assert "web app was not built" in response.text
         assert "npm run build" in response.text
         assert (await client.get("/rooms/x")).status_code == 200
+
+
+async def test_the_server_s_own_answers_are_kept(built: Path) -> None:
+    async with client_for(built) as client:
+        wrong_method = await client.get("/api/only-post")
+        assert wrong_method.status_code == 405
+        assert wrong_method.json()["error"]["code"] == "method_not_allowed"
+        for method in ("POST", "DELETE", "PUT"):
+            unknown = await client.request(method, "/api/nothing-here")
+            assert unknown.status_code == 404, method
+            assert unknown.json()["error"]["code"] == "not_found"
+        page_post = await client.post("/rooms/abc")
+        assert page_post.status_code == 404
+        assert "<title>app</title>" not in page_post.text

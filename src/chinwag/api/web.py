@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
-from chinwag.errors import NotFound
+from chinwag.api.errors import on_http_error
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 # Paths that belong to the server: an unknown one is a 404, never the app's page.
@@ -56,28 +56,32 @@ def find_file(static_dir: Path, path: str) -> Path | None:
     return candidate
 
 
-def web_router(static_dir: Path = STATIC_DIR) -> APIRouter:
-    router = APIRouter(include_in_schema=False)
-
-    @router.api_route("/{path:path}", methods=["GET", "HEAD"])
-    async def web_app(path: str) -> Response:
-        if is_reserved(path):
-            raise NotFound("Nothing here.")
-        index = static_dir / "index.html"
-        if not index.is_file():
-            return HTMLResponse(NOT_BUILT, headers={"Cache-Control": "no-cache"})
-        found = find_file(static_dir, path)
-        if found is None or found.name == "index.html":
-            return FileResponse(index, media_type="text/html", headers=PAGE_HEADERS)
-        immutable = path.startswith("assets/")
-        cache = "public, max-age=31536000, immutable" if immutable else "public, max-age=3600"
-        return FileResponse(
-            found, headers={"Cache-Control": cache, "X-Content-Type-Options": "nosniff"}
-        )
-
-    return router
+def serve_page(static_dir: Path, path: str) -> Response:
+    """A file of the build, or the app's index.html for any of its history-mode routes."""
+    index = static_dir / "index.html"
+    if not index.is_file():
+        return HTMLResponse(NOT_BUILT, headers={"Cache-Control": "no-cache"})
+    found = find_file(static_dir, path)
+    if found is None or found.name == "index.html":
+        return FileResponse(index, media_type="text/html", headers=PAGE_HEADERS)
+    immutable = path.startswith("assets/")
+    cache = "public, max-age=31536000, immutable" if immutable else "public, max-age=3600"
+    return FileResponse(
+        found, headers={"Cache-Control": cache, "X-Content-Type-Options": "nosniff"}
+    )
 
 
 def mount_web(api: FastAPI, static_dir: Path = STATIC_DIR) -> None:
-    """Add the web app's catch-all route; call after every other route is included."""
-    api.include_router(web_router(static_dir))
+    """Serve the web app for every GET or HEAD that no route of the server matched.
+
+    It hangs on the 404 handler rather than a catch-all route, so the server's own paths keep
+    their answers: a wrong method on an API route stays 405, an unknown API path stays 404.
+    """
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        path = request.url.path.lstrip("/")
+        if request.method not in ("GET", "HEAD") or is_reserved(path):
+            return await on_http_error(request, exc)
+        return serve_page(static_dir, path)
+
+    api.add_exception_handler(404, not_found)
