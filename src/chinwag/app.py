@@ -20,12 +20,28 @@ from chinwag.db.engine import Database
 from chinwag.logs import get_logger
 from chinwag.realtime.namespace import ChatNamespace
 from chinwag.realtime.publisher import SocketIORealtime
+from chinwag.schemas import ErrorOut
 from chinwag.security import OriginPolicy
 from chinwag.services import Services
 
 log = get_logger(__name__)
 
 JSON_BODY_LIMIT = 64 * 1024
+# Every API route may refuse with the error envelope; documented so clients can type it.
+API_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorOut, "description": description}
+    for status, description in (
+        (400, "Malformed request"),
+        (401, "Not logged in, or the session ended"),
+        (403, "Forbidden: CSRF, Origin, membership or ownership"),
+        (404, "Not found"),
+        (409, "Conflict"),
+        (413, "Body too large"),
+        (415, "Unsupported media type"),
+        (422, "Invalid input"),
+        (429, "Rate limited"),
+    )
+}
 SOCKET_PAYLOAD_LIMIT = 256 * 1024
 
 
@@ -66,11 +82,10 @@ def create_app(settings: Settings) -> Any:
     api.state.sio = sio
     install_error_handlers(api)
     guarded = [Depends(check_origin)]
-    api.include_router(session.router, prefix="/api", dependencies=guarded)
-    api.include_router(me.router, prefix="/api", dependencies=guarded)
-    api.include_router(rooms.router, prefix="/api", dependencies=guarded)
-    api.include_router(health.router)
-    mount_web(api)  # last: its catch-all serves the web app's pages
+    for router in (session.router, me.router, rooms.router):
+        api.include_router(router, prefix="/api", dependencies=guarded, responses=API_ERRORS)
+    api.include_router(health.router, responses=API_ERRORS)
+    mount_web(api)  # GETs no route matched serve the web app's pages
     api.add_middleware(
         BodyLimit,
         default=JSON_BODY_LIMIT,
