@@ -281,3 +281,59 @@ async def test_a_private_message_needs_a_member_recipient(make_user: MakeUser) -
     assert last_seq(ana, code) == 1  # only the barrier
     assert dm_history(ana, code, outsider.username)["messages"] == []
     assert dm_history(ana, code, ana.username)["messages"] == []
+
+
+async def test_each_conversation_counts_its_own_positions(make_user: MakeUser) -> None:
+    """Private messages leave no trace in the room's positions: the public chat counts
+    1, 2, 3 with no gaps, and each private conversation counts on its own."""
+    ana, bo, cy = make_user(), make_user(), make_user()
+    code = room_with(ana, bo, cy)
+    async with online(ana, bo, cy) as (a, b, c):
+        for client in (a, b, c):
+            await client.enter(code)
+        sent = [
+            await a.send(code, "public one"),
+            await a.send(code, "to bo 1", to=bo.username),
+            await b.send(code, "to ana 2", to=ana.username),
+            await a.send(code, "to cy 1", to=cy.username),
+            await c.send(code, "public two"),
+            await b.send(code, "to ana 3", to=ana.username),
+            await b.send(code, "public three"),
+        ]
+        assert all(ack["ok"] for ack in sent), sent
+        seqs = {ack["message"]["body"]: ack["message"]["seq"] for ack in sent}
+    assert [seqs["public one"], seqs["public two"], seqs["public three"]] == [1, 2, 3]
+    assert [seqs["to bo 1"], seqs["to ana 2"], seqs["to ana 3"]] == [1, 2, 3]
+    assert seqs["to cy 1"] == 1
+    assert last_seq(cy, code) == 3  # nothing about the private traffic shows
+    assert [m["seq"] for m in history(cy, code)["messages"]] == [3, 2, 1]
+    assert [m["seq"] for m in dm_history(bo, code, ana.username, after=1)["messages"]] == [2, 3]
+
+    def conversations(user: User) -> dict[str, int]:
+        response = user.get(f"/api/rooms/{code}/dms")
+        assert response.status_code == 200, response.text
+        listed = response.json()["conversations"]
+        return {c["user"]["username"]: c["last_seq"] for c in listed}
+
+    assert conversations(ana) == {bo.username: 3, cy.username: 1}
+    assert conversations(bo) == {ana.username: 3}
+    assert conversations(cy) == {ana.username: 1}
+    outsider = make_user()
+    response = outsider.get(f"/api/rooms/{code}/dms")
+    assert response.status_code == 403 and error_code(response) == "not_member"
+
+
+async def test_concurrent_private_senders_get_contiguous_positions(make_user: MakeUser) -> None:
+    ana, bo = make_user(), make_user()
+    code = room_with(ana, bo)
+    async with online(ana, bo) as (a, b):
+        for client in (a, b):
+            await client.enter(code)
+        # the conversation does not exist yet: both first sends race to create it
+        acks = await asyncio.gather(
+            *(a.send(code, f"a{i}", to=bo.username) for i in range(10)),
+            *(b.send(code, f"b{i}", to=ana.username) for i in range(10)),
+        )
+    assert all(ack["ok"] for ack in acks), acks
+    assert sorted(ack["message"]["seq"] for ack in acks) == list(range(1, 21))
+    assert last_seq(ana, code) == 0

@@ -218,7 +218,7 @@ async def test_destroying_a_room_removes_it_everywhere(
     assert ana.delete(f"/api/rooms/{code}").status_code == 404
     assert last_seq(bo, kept) == 2
     assert [m["body"] for m in history(bo, kept)["messages"]] == [fence["body"], "kept words"]
-    for table in ("messages", "memberships", "rooms"):
+    for table in ("messages", "conversations", "memberships", "rooms"):
         column = "id" if table == "rooms" else "room_id"
         rows = query_db(
             server,

@@ -76,6 +76,7 @@ def create_app(settings: Settings) -> Any:
         redoc_url=None,
         openapi_url="/api/openapi.json",
         lifespan=lifespan,
+        redirect_slashes=False,  # one URL per resource: a trailing slash is not found
     )
     api.state.services = services
     api.state.origins = origins

@@ -167,6 +167,15 @@ class MessagePage(BaseModel):
     has_more: bool
 
 
+class ConversationOut(BaseModel):
+    user: UserOut = Field(description="The other member of the conversation.")
+    last_seq: int = Field(description="Position of the conversation's newest message.")
+
+
+class ConversationList(BaseModel):
+    conversations: list[ConversationOut]
+
+
 class MemberOut(UserOut):
     online: bool
 

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -97,7 +98,7 @@ class Room(Base):
     name: Mapped[str] = mapped_column(String(80))
     owner_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    # the last position handed out in this room; bumped in the sending transaction
+    # the last position handed out in the room's public chat; bumped in the sending transaction
     last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
@@ -114,16 +115,57 @@ class Membership(Base):
     last_read_seq: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
+class Conversation(Base):
+    """A private conversation between two members of a room, with its own positions."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (UniqueConstraint("room_id", "user_low", "user_high"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    room_id: Mapped[int] = mapped_column(BigId, ForeignKey("rooms.id", ondelete="CASCADE"))
+    # the two members' ids, smaller first, so each pair has one row
+    user_low: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"))
+    user_high: Mapped[int] = mapped_column(
+        BigId, ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+_PUBLIC = text("conversation_id IS NULL")
+_PRIVATE = text("conversation_id IS NOT NULL")
+
+
 class Message(Base):
+    """A public message (no conversation) or a private one. ``seq`` is its position in the
+    room's public chat or in its conversation: each of those counts 1, 2, 3... on its own,
+    so a member never sees gaps left by other people's private messages."""
+
     __tablename__ = "messages"
     __table_args__ = (
-        UniqueConstraint("room_id", "seq"),
         UniqueConstraint("room_id", "sender_id", "client_id"),
-        Index("ix_messages_private", "room_id", "recipient_id", "sender_id", "seq"),
+        Index(
+            "uq_messages_public_seq",
+            "room_id",
+            "seq",
+            unique=True,
+            sqlite_where=_PUBLIC,
+            postgresql_where=_PUBLIC,
+        ),
+        Index(
+            "uq_messages_private_seq",
+            "conversation_id",
+            "seq",
+            unique=True,
+            sqlite_where=_PRIVATE,
+            postgresql_where=_PRIVATE,
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     room_id: Mapped[int] = mapped_column(BigId, ForeignKey("rooms.id", ondelete="CASCADE"))
+    conversation_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("conversations.id", ondelete="CASCADE"), default=None
+    )
     seq: Mapped[int] = mapped_column(BigInteger)
     sender_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"))
     recipient_id: Mapped[int | None] = mapped_column(

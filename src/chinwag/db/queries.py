@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import case, delete, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chinwag.db.models import AuthSession, Membership, Message, Room, User
+from chinwag.db.models import AuthSession, Conversation, Membership, Message, Room, User
 
 
 async def get_user_by_username(s: AsyncSession, username: str) -> User | None:
@@ -127,31 +129,84 @@ async def get_message_by_client_id(
     return result.scalar_one_or_none()
 
 
+def pair(a: int, b: int) -> tuple[int, int]:
+    """A conversation's two member ids in its stored order (smaller first)."""
+    return (a, b) if a < b else (b, a)
+
+
+async def get_conversation(s: AsyncSession, room_id: int, a: int, b: int) -> Conversation | None:
+    low, high = pair(a, b)
+    result = await s.execute(
+        select(Conversation).where(
+            Conversation.room_id == room_id,
+            Conversation.user_low == low,
+            Conversation.user_high == high,
+        )
+    )
+    return result.scalar_one_or_none()
+
+
+async def next_private_seq(s: AsyncSession, room_id: int, a: int, b: int) -> tuple[int, int]:
+    """Hand out the next position in the conversation of ``a`` and ``b`` in a room, creating
+    the conversation on its first message; returns (conversation id, seq).
+
+    Dialect spot: an upsert (``INSERT … ON CONFLICT DO UPDATE … RETURNING``), which SQLite
+    and PostgreSQL both speak, through each dialect's own insert construct. Its row lock
+    serialises concurrent senders in one conversation.
+    """
+    insert = postgresql_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
+    low, high = pair(a, b)
+    statement = (
+        insert(Conversation)
+        .values(room_id=room_id, user_low=low, user_high=high, last_seq=1)
+        .on_conflict_do_update(
+            index_elements=["room_id", "user_low", "user_high"],
+            set_={"last_seq": Conversation.last_seq + 1},
+        )
+        .returning(Conversation.id, Conversation.last_seq)
+    )
+    row = (await s.execute(statement)).one()
+    return int(row[0]), int(row[1])
+
+
+async def list_conversations(
+    s: AsyncSession, room_id: int, user_id: int
+) -> list[tuple[Conversation, User]]:
+    """The user's private conversations in a room, with the other member, newest first."""
+    other = case(
+        (Conversation.user_low == user_id, Conversation.user_high), else_=Conversation.user_low
+    )
+    result = await s.execute(
+        select(Conversation, User)
+        .join(User, User.id == other)
+        .where(
+            Conversation.room_id == room_id,
+            or_(Conversation.user_low == user_id, Conversation.user_high == user_id),
+        )
+        .order_by(Conversation.id.desc())
+    )
+    return [(conversation, user) for conversation, user in result.all()]
+
+
 async def page_messages(
     s: AsyncSession,
     room_id: int,
     *,
-    between: tuple[int, int] | None,
+    conversation_id: int | None,
     before: int | None,
     after: int | None,
     limit: int,
 ) -> list[Message]:
-    """Public messages (``between`` None) or the private ones between two users.
+    """Public messages (``conversation_id`` None) or those of one private conversation.
 
     Newest first when paging back (``before`` or neither), oldest first after ``after``.
     One more row than ``limit`` is fetched so the caller can tell whether more remain.
     """
     query = select(Message).where(Message.room_id == room_id)
-    if between is None:
-        query = query.where(Message.recipient_id.is_(None))
+    if conversation_id is None:
+        query = query.where(Message.conversation_id.is_(None))
     else:
-        a, b = between
-        query = query.where(
-            or_(
-                and_(Message.sender_id == a, Message.recipient_id == b),
-                and_(Message.sender_id == b, Message.recipient_id == a),
-            )
-        )
+        query = query.where(Message.conversation_id == conversation_id)
     if after is not None:
         query = query.where(Message.seq > after).order_by(Message.seq.asc())
     else:

@@ -9,12 +9,12 @@ from chinwag.db import queries
 from chinwag.db.engine import Database
 from chinwag.db.models import Message, Room, User, utcnow
 from chinwag.errors import InvalidInput, NotFound
-from chinwag.schemas import MessageOut, MessagePage, SendMessage
+from chinwag.schemas import ConversationOut, MessageOut, MessagePage, SendMessage
 from chinwag.services.ratelimit import RateLimiter
 from chinwag.services.realtime import Realtime
 from chinwag.services.rooms import access_room, require_member_by_username
 from chinwag.services.typing import TypingService
-from chinwag.services.views import message_out
+from chinwag.services.views import message_out, user_out
 
 DEFAULT_PAGE = 50
 MAX_PAGE = 200
@@ -50,11 +50,19 @@ class MessageService:
                             "You cannot send a private message to yourself.",
                             code="invalid_recipient",
                         )
-                seq = await queries.next_seq(s, room.id)
-                if seq is None:  # destroyed while we waited for the room's lock
-                    raise NotFound("No room has this code.", code="room_not_found")
+                conversation_id = None
+                if recipient is None:
+                    seq = await queries.next_seq(s, room.id)
+                    if seq is None:  # destroyed while we waited for the room's lock
+                        raise NotFound("No room has this code.", code="room_not_found")
+                else:
+                    # a room destroyed meanwhile fails the conversation's foreign key
+                    conversation_id, seq = await queries.next_private_seq(
+                        s, room.id, user.id, recipient.id
+                    )
                 message = Message(
                     room_id=room.id,
+                    conversation_id=conversation_id,
                     seq=seq,
                     sender_id=user.id,
                     recipient_id=recipient.id if recipient else None,
@@ -64,7 +72,8 @@ class MessageService:
                 )
                 s.add(message)
         except IntegrityError:
-            # a concurrent retry with the same client_id won the race
+            # a concurrent retry with the same client_id won the race (or the room is gone,
+            # which _find_retry reports as room_not_found)
             existing = await self._find_retry(user, data)
             if existing is None:
                 raise
@@ -94,6 +103,13 @@ class MessageService:
         else:
             await self.realtime.emit("message", event, users=[sender.id, recipient.id])
 
+    async def conversations(self, user: User, code: str) -> list[ConversationOut]:
+        """My private conversations in a room, most recently started first."""
+        async with self.db.read() as s:
+            room = await access_room(s, user, code)
+            rows = await queries.list_conversations(s, room.id, user.id)
+        return [ConversationOut(user=user_out(other), last_seq=c.last_seq) for c, other in rows]
+
     async def history(
         self,
         user: User,
@@ -109,14 +125,17 @@ class MessageService:
             raise InvalidInput("Give either before or after, not both.")
         async with self.db.read() as s:
             room = await access_room(s, user, code)
-            between = None
+            conversation_id = None
             if with_username is not None:
                 other = await queries.get_user_by_username(s, with_username)
                 if other is None:
                     raise NotFound(f"No user is called {with_username}.", code="user_not_found")
-                between = (user.id, other.id)
+                conversation = await queries.get_conversation(s, room.id, user.id, other.id)
+                if conversation is None:  # nothing said yet
+                    return MessagePage(messages=[], has_more=False)
+                conversation_id = conversation.id
             rows = await queries.page_messages(
-                s, room.id, between=between, before=before, after=after, limit=limit
+                s, room.id, conversation_id=conversation_id, before=before, after=after, limit=limit
             )
             has_more = len(rows) > limit
             rows = rows[:limit]

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chinwag.db import queries
 from chinwag.db.engine import Database
-from chinwag.db.models import Membership, Message, Room, User, utcnow
+from chinwag.db.models import Conversation, Membership, Message, Room, User, utcnow
 from chinwag.errors import Conflict, Forbidden, NotFound
 from chinwag.logs import get_logger
 from chinwag.schemas import RoomDestroyedEvent, RoomLeftEvent, RoomOut, RoomSummary
@@ -145,6 +145,7 @@ class RoomService:
                 raise Forbidden("Only the room's owner can destroy it.", code="not_owner")
             member_ids = await queries.list_member_ids(s, room.id)
             await s.execute(delete(Message).where(Message.room_id == room.id))
+            await s.execute(delete(Conversation).where(Conversation.room_id == room.id))
             await s.execute(delete(Membership).where(Membership.room_id == room.id))
             await s.execute(delete(Room).where(Room.id == room.id))
         log.info("room.destroyed", room_id=room.id, user_id=user.id)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Query, Response, status
 
 from chinwag.api.deps import CurrentUser, ServicesDep
 from chinwag.schemas import (
+    ConversationList,
     MemberList,
     MessagePage,
     RoomCreate,
@@ -78,6 +79,15 @@ async def room_messages(
 ) -> MessagePage:
     """Public history: newest first (page back with ``before``), or oldest first after ``after``."""
     return await services.messages.history(user, code, before=before, after=after, limit=limit)
+
+
+@router.get("/{code}/dms", response_model=ConversationList)
+async def private_conversations(
+    code: Code, user: CurrentUser, services: ServicesDep
+) -> ConversationList:
+    """My private conversations in this room, with each one's newest position (for unread
+    counts), most recently started first."""
+    return ConversationList(conversations=await services.messages.conversations(user, code))
 
 
 @router.get("/{code}/dms/{username}/messages", response_model=MessagePage)

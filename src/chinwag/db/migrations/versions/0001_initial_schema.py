@@ -71,6 +71,49 @@ def upgrade() -> None:
         sa.UniqueConstraint("code", name=op.f("uq_rooms_code")),
     )
     op.create_table(
+        "conversations",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("room_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("user_low", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "user_high", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("last_seq", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["room_id"],
+            ["rooms.id"],
+            name=op.f("fk_conversations_room_id_rooms"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_high"],
+            ["users.id"],
+            name=op.f("fk_conversations_user_high_users"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_low"],
+            ["users.id"],
+            name=op.f("fk_conversations_user_low_users"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_conversations")),
+        sa.UniqueConstraint(
+            "room_id",
+            "user_low",
+            "user_high",
+            name=op.f("uq_conversations_room_id_user_low_user_high"),
+        ),
+    )
+    with op.batch_alter_table("conversations", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_conversations_user_high"), ["user_high"], unique=False)
+
+    op.create_table(
         "memberships",
         sa.Column("room_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("user_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -96,6 +139,9 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("room_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "conversation_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
         sa.Column("seq", sa.BigInteger(), nullable=False),
         sa.Column(
             "sender_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
@@ -106,6 +152,12 @@ def upgrade() -> None:
         sa.Column("body", sa.Text(), nullable=False),
         sa.Column("client_id", sa.String(length=64), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["conversation_id"],
+            ["conversations.id"],
+            name=op.f("fk_messages_conversation_id_conversations"),
+            ondelete="CASCADE",
+        ),
         sa.ForeignKeyConstraint(
             ["recipient_id"],
             ["users.id"],
@@ -128,23 +180,46 @@ def upgrade() -> None:
             "client_id",
             name=op.f("uq_messages_room_id_sender_id_client_id"),
         ),
-        sa.UniqueConstraint("room_id", "seq", name=op.f("uq_messages_room_id_seq")),
     )
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.create_index(
-            "ix_messages_private", ["room_id", "recipient_id", "sender_id", "seq"], unique=False
+            "uq_messages_private_seq",
+            ["conversation_id", "seq"],
+            unique=True,
+            sqlite_where=sa.text("conversation_id IS NOT NULL"),
+            postgresql_where=sa.text("conversation_id IS NOT NULL"),
+        )
+        batch_op.create_index(
+            "uq_messages_public_seq",
+            ["room_id", "seq"],
+            unique=True,
+            sqlite_where=sa.text("conversation_id IS NULL"),
+            postgresql_where=sa.text("conversation_id IS NULL"),
         )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("messages", schema=None) as batch_op:
-        batch_op.drop_index("ix_messages_private")
+        batch_op.drop_index(
+            "uq_messages_public_seq",
+            sqlite_where=sa.text("conversation_id IS NULL"),
+            postgresql_where=sa.text("conversation_id IS NULL"),
+        )
+        batch_op.drop_index(
+            "uq_messages_private_seq",
+            sqlite_where=sa.text("conversation_id IS NOT NULL"),
+            postgresql_where=sa.text("conversation_id IS NOT NULL"),
+        )
 
     op.drop_table("messages")
     with op.batch_alter_table("memberships", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_memberships_user_id"))
 
     op.drop_table("memberships")
+    with op.batch_alter_table("conversations", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_conversations_user_high"))
+
+    op.drop_table("conversations")
     op.drop_table("rooms")
     with op.batch_alter_table("auth_sessions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_auth_sessions_user_id"))
