@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import PASSWORD, ServerProcess, User, postgres_database, unique_name
+from tests.support import PASSWORD, ServerProcess, User, run_server_on, unique_name
 
 # Fast limits so the suite can prove throttling without waiting; the login throttle has its
 # own server in test_accounts.
@@ -25,17 +25,8 @@ def server(
 ) -> Iterator[ServerProcess]:
     """A running ``chinwag serve`` on a free port, on SQLite or on PostgreSQL."""
     data_dir = tmp_path_factory.mktemp(f"server-{request.param}")
-    if request.param == "sqlite":
-        proc = ServerProcess(data_dir=data_dir, env=dict(SERVER_ENV))
-        proc.start()
+    with run_server_on(request.param, data_dir, dict(SERVER_ENV)) as proc:
         yield proc
-        proc.stop()
-        return
-    with postgres_database() as url:
-        proc = ServerProcess(data_dir=data_dir, env={**SERVER_ENV, "CHINWAG_DATABASE_URL": url})
-        proc.start()
-        yield proc
-        proc.stop()
 
 
 @pytest.fixture

@@ -120,6 +120,20 @@ def run_server(tmp: Path, env: dict[str, str] | None = None) -> Iterator[ServerP
         server.stop()
 
 
+@contextlib.contextmanager
+def run_server_on(backend: str, data_dir: Path, env: dict[str, str]) -> Iterator[ServerProcess]:
+    """``run_server`` on SQLite (in ``data_dir``) or on a fresh PostgreSQL database."""
+    if backend == "sqlite":
+        with run_server(data_dir, env) as proc:
+            yield proc
+        return
+    with (
+        postgres_database() as url,
+        run_server(data_dir, {**env, "CHINWAG_DATABASE_URL": url}) as proc,
+    ):
+        yield proc
+
+
 class User:
     """A person using the HTTP API: their own cookie jar and CSRF token."""
 

@@ -21,10 +21,10 @@ from tests.support import (
     User,
     connected,
     db_column,
-    postgres_database,
     refused_handshake,
     replay_cookie,
     run_server,
+    run_server_on,
     unique_name,
 )
 
@@ -394,14 +394,7 @@ def short_session_server(
     """Sessions that last two seconds."""
     env = {**SERVER_ENV, "CHINWAG_SESSION_TTL_SECONDS": "2"}
     data_dir = tmp_path_factory.mktemp(f"short-session-{request.param}")
-    if request.param == "sqlite":
-        with run_server(data_dir, env) as proc:
-            yield proc
-        return
-    with (
-        postgres_database() as url,
-        run_server(data_dir, {**env, "CHINWAG_DATABASE_URL": url}) as proc,
-    ):
+    with run_server_on(request.param, data_dir, env) as proc:
         yield proc
 
 

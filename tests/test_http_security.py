@@ -23,9 +23,9 @@ from tests.support import (
     User,
     connected,
     db_column,
-    postgres_database,
     refused_handshake,
     run_server,
+    run_server_on,
     unique_name,
 )
 
@@ -501,14 +501,7 @@ def logged_server(
     most talkative there is."""
     data_dir = tmp_path_factory.mktemp(f"logged-{request.param}")
     env = {**SERVER_ENV, "CHINWAG_LOG_LEVEL": "debug"}
-    if request.param == "sqlite":
-        with run_server(data_dir, env) as proc:
-            yield proc
-        return
-    with (
-        postgres_database() as url,
-        run_server(data_dir, {**env, "CHINWAG_DATABASE_URL": url}) as proc,
-    ):
+    with run_server_on(request.param, data_dir, env) as proc:
         yield proc
 
 

@@ -24,7 +24,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tests.conftest import SERVER_ENV
-from tests.support import PASSWORD, ServerProcess, postgres_database, run_server, unique_name
+from tests.support import PASSWORD, ServerProcess, run_server_on, unique_name
 
 # The fuzzer fails many log-ins from 127.0.0.1; with the default address throttle it would soon
 # see nothing but 429s and stop reaching the password check, so give it room.
@@ -138,14 +138,7 @@ def fuzz_server(
 ) -> Iterator[ServerProcess]:
     """A server of its own: the fuzzer's users, rooms and failed log-ins stay out of the others'."""
     data_dir: Path = tmp_path_factory.mktemp(f"fuzz-{request.param}")
-    if request.param == "sqlite":
-        with run_server(data_dir, FUZZ_ENV) as proc:
-            yield proc
-        return
-    with (
-        postgres_database() as url,
-        run_server(data_dir, {**FUZZ_ENV, "CHINWAG_DATABASE_URL": url}) as proc,
-    ):
+    with run_server_on(request.param, data_dir, FUZZ_ENV) as proc:
         yield proc
 
 
