@@ -62,6 +62,7 @@ beforeEach(() => {
   vi.spyOn(api, 'room').mockResolvedValue(roomOut())
   vi.spyOn(api, 'messages').mockResolvedValue(page([]))
   vi.spyOn(api, 'privateMessages').mockResolvedValue(page([]))
+  vi.spyOn(api, 'conversations').mockResolvedValue({ conversations: [] })
 })
 
 afterEach(() => {
@@ -239,16 +240,63 @@ describe('private conversations', () => {
     expect(chat.unreadOf('bob')).toBe(0)
   })
 
-  it('counts unread left from before, for people I talked with, from my seen-marks', async () => {
-    const marks = marksFor('ana')
-    marks.addPartner(ROOM, 'bob')
-    marks.markSeen(ROOM, 4, 'bob')
+  it('counts unread left from before, from my seen-mark for that partner', async () => {
+    marksFor('ana').markSeen(ROOM, 4, 'bob')
+    vi.mocked(api.conversations).mockResolvedValue({ conversations: [{ user: user('bob', 'Bo Berg'), last_seq: 6 }] })
     vi.mocked(api.privateMessages).mockResolvedValue(
       page([message(5, 'bob', 'a', { room: ROOM, to: 'ana' }), message(6, 'ana', 'b', { room: ROOM, to: 'bob' })]),
     )
     const chat = useChatStore()
     await chat.enter(ROOM)
     expect(api.privateMessages).toHaveBeenCalledWith(ROOM, 'bob', { after: 4, limit: 100 })
+    expect(chat.unreadOf('bob')).toBe(1)
+  })
+
+  it('lists a conversation someone started while I was away, offline or not, with its unread', async () => {
+    vi.mocked(api.conversations).mockResolvedValue({
+      conversations: [
+        { user: user('cy', 'Cy Diaz'), last_seq: 2 },
+        { user: user('bob', 'Bo Berg'), last_seq: 3 },
+      ],
+    })
+    marksFor('ana').markSeen(ROOM, 3, 'bob') // seen all of it: nothing to fetch
+    vi.mocked(api.privateMessages).mockImplementation(async (_code, who) =>
+      page(who === 'cy' ? [message(1, 'cy', 'hi', { room: ROOM, to: 'ana' }), message(2, 'cy', 'there', { room: ROOM, to: 'ana' })] : []),
+    )
+    const chat = useChatStore()
+    await chat.enter(ROOM)
+    expect(api.privateMessages).toHaveBeenCalledTimes(1)
+    expect(api.privateMessages).toHaveBeenCalledWith(ROOM, 'cy', { after: 0, limit: 100 })
+    expect(chat.unreadOf('cy')).toBe(2)
+    expect(chat.unreadOf('bob')).toBe(0)
+    // both are in the panel, with their names from the server (cy is not online)
+    expect(Object.values(chat.conversations).map((c) => c.partner.full_name).sort()).toEqual(['Bo Berg', 'Cy Diaz'])
+  })
+
+  it('does not count a conversation I open while its count is on the way', async () => {
+    vi.mocked(api.conversations).mockResolvedValue({ conversations: [{ user: user('bob'), last_seq: 1 }] })
+    const dm = message(1, 'bob', 'psst', { room: ROOM, to: 'ana' })
+    let release: () => void = () => {}
+    vi.mocked(api.privateMessages).mockImplementationOnce(
+      () => new Promise((resolve) => (release = () => resolve(page([dm])))),
+    )
+    const chat = useChatStore()
+    const entering = chat.enter(ROOM)
+    await vi.waitFor(() => expect(api.privateMessages).toHaveBeenCalledTimes(1))
+    vi.mocked(api.privateMessages).mockResolvedValue(page([dm]))
+    await chat.openPrivate('bob')
+    release()
+    await entering
+    expect(chat.unreadOf('bob')).toBe(0)
+  })
+
+  it('finds conversations started while the socket was down after a reconnect', async () => {
+    const chat = useChatStore()
+    await chat.enter(ROOM)
+    expect(chat.unreadOf('bob')).toBe(0)
+    vi.mocked(api.conversations).mockResolvedValue({ conversations: [{ user: user('bob'), last_seq: 1 }] })
+    vi.mocked(api.privateMessages).mockResolvedValue(page([message(1, 'bob', 'while you were out', { room: ROOM, to: 'ana' })]))
+    await chat.resume()
     expect(chat.unreadOf('bob')).toBe(1)
   })
 

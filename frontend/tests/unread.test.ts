@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest'
-import { MemoryStorage, SeenMarks, badgeText, countUnread } from '../src/lib/unread'
+import { describe, expect, it, vi } from 'vitest'
+import { MemoryStorage, SeenMarks, badgeText, countUnread, fetchUnread } from '../src/lib/unread'
 import { message } from './factories'
 
 describe('SeenMarks', () => {
@@ -21,22 +21,11 @@ describe('SeenMarks', () => {
     expect(new SeenMarks(storage, 'ANA').seen('r1')).toBe(5)
   })
 
-  it('lists conversation partners once', () => {
-    const marks = new SeenMarks(new MemoryStorage(), 'ana')
-    marks.addPartner('r1', 'bob')
-    marks.addPartner('r1', 'Bob')
-    marks.addPartner('r1', 'cy')
-    expect(marks.partners('r1')).toEqual(['bob', 'cy'])
-    expect(marks.partners('r2')).toEqual([])
-  })
-
   it('survives garbage in storage', () => {
     const storage = new MemoryStorage()
     storage.setItem('chinwag:seen:ana:r1', 'nonsense')
-    storage.setItem('chinwag:partners:ana:r1', '{not json')
     const marks = new SeenMarks(storage, 'ana')
     expect(marks.seen('r1')).toBe(0)
-    expect(marks.partners('r1')).toEqual([])
   })
 })
 
@@ -46,6 +35,26 @@ describe('countUnread', () => {
     expect(countUnread(list, 3, 'ana')).toBe(2)
     expect(countUnread(list, 0, 'ANA')).toBe(3)
     expect(countUnread(list, 6, 'ana')).toBe(0)
+  })
+
+  it('fetches nothing when the newest position is not past my mark', async () => {
+    const load = vi.fn()
+    expect(await fetchUnread(5, 5, 'ana', load)).toEqual({ messages: [], more: false })
+    expect(await fetchUnread(0, 0, 'ana', load)).toEqual({ messages: [], more: false })
+    expect(load).not.toHaveBeenCalled()
+  })
+
+  it('fetches after my mark and keeps only the others\' messages', async () => {
+    const mine = message(6, 'ana')
+    const theirs = [message(7, 'bob'), message(9, 'Bob')]
+    const load = vi.fn().mockResolvedValue({ messages: [mine, theirs[0], message(8, 'ANA'), theirs[1]], has_more: true })
+    expect(await fetchUnread(9, 5, 'ana', load)).toEqual({ messages: theirs, more: true })
+    expect(load).toHaveBeenCalledWith(5)
+  })
+
+  it('counts none when everything past my mark is mine (sent from another device)', async () => {
+    const load = vi.fn().mockResolvedValue({ messages: [message(3, 'ana'), message(4, 'ana')], has_more: false })
+    expect(await fetchUnread(4, 2, 'ana', load)).toEqual({ messages: [], more: false })
   })
 
   it('shows a badge text', () => {

@@ -88,9 +88,13 @@ def test_people_chat_in_public_and_in_private(browser: Browser, web: ServerProce
         cy.open_room(code)
         ana.expect_online("Cyd Diaz")
 
-        # Ana changes her avatar; Bo sees it beside her messages without reloading.
+        # Ana changes her avatar; Bo sees it beside her messages without reloading. (It is a
+        # plain (200, 60, 90) square, so the screenshot shows a disc of that colour, no initials.)
         ana.set_avatar((200, 60, 90))
-        expect(bo.page.locator('.room-chat img[alt="Avatar of Ana Lima"]').first).to_be_visible()
+        avatar = bo.page.locator('.room-chat img[alt="Avatar of Ana Lima"]')
+        expect(avatar).to_have_count(2)
+        loaded = "async (img) => { await img.decode(); return img.naturalWidth }"
+        assert avatar.first.evaluate(loaded) > 0
         expect(bo.page.get_by_test_id("conversation").locator("img").first).to_be_visible()
         ana.open_room(code)
         bo.expect_online("Ana Lima")

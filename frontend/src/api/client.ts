@@ -1,5 +1,6 @@
 // The HTTP client: JSON in and out, the CSRF header on every write, errors as ApiError.
 import type {
+  ConversationList,
   ErrorDetail,
   MemberList,
   MessagePage,
@@ -112,6 +113,8 @@ export const api = {
   leaveRoom: (code: string) => request<void>('POST', `/api/rooms/${enc(code)}/leave`),
   messages: (code: string, page: Page = {}) =>
     request<MessagePage>('GET', `/api/rooms/${enc(code)}/messages${query(page)}`),
+  /** My private conversations in the room, with each one's newest position. */
+  conversations: (code: string) => request<ConversationList>('GET', `/api/rooms/${enc(code)}/dms`),
   privateMessages: (code: string, username: string, page: Page = {}) =>
     request<MessagePage>('GET', `/api/rooms/${enc(code)}/dms/${enc(username)}/messages${query(page)}`),
   members: (code: string, online = false) =>

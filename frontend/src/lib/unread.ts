@@ -1,7 +1,8 @@
-// Unread counts, kept in the browser: the last seq I have seen per room and per private
-// conversation (localStorage), compared with what the server has. The server keeps no read
-// state; see docs/web.md.
-import type { MessageOut } from '../api/types'
+// Unread counts, kept in the browser: the last seq I have seen in a room's public chat and in
+// each of my private conversations there (localStorage), compared with the newest position the
+// server reports for each (a room's ``last_seq``, a conversation's from GET …/dms). The server
+// keeps no read state; see docs/web.md.
+import type { MessageOut, MessagePage } from '../api/types'
 
 export interface KeyValue {
   getItem(key: string): string | null
@@ -49,29 +50,39 @@ export class SeenMarks {
   markSeen(room: string, seq: number, partner?: string): void {
     if (seq > this.seen(room, partner)) this.storage.setItem(this.key(room, partner), String(seq))
   }
-
-  /** People I have had a private conversation with in ``room`` (to count their unread). */
-  partners(room: string): string[] {
-    try {
-      const list = JSON.parse(this.storage.getItem(`chinwag:partners:${this.me.toLowerCase()}:${room}`) ?? '[]')
-      return Array.isArray(list) ? list.filter((x): x is string => typeof x === 'string') : []
-    } catch {
-      return []
-    }
-  }
-
-  addPartner(room: string, partner: string): void {
-    const list = this.partners(room)
-    if (list.some((p) => p.toLowerCase() === partner.toLowerCase())) return
-    list.push(partner)
-    this.storage.setItem(`chinwag:partners:${this.me.toLowerCase()}:${room}`, JSON.stringify(list))
-  }
 }
 
 /** Messages after ``seen`` that someone else wrote. */
-export function countUnread(messages: readonly MessageOut[], seen: number, me: string): number {
+export function othersAfter(messages: readonly MessageOut[], seen: number, me: string): MessageOut[] {
   const mine = me.toLowerCase()
-  return messages.filter((m) => m.seq > seen && m.sender.username.toLowerCase() !== mine).length
+  return messages.filter((m) => m.seq > seen && m.sender.username.toLowerCase() !== mine)
+}
+
+export function countUnread(messages: readonly MessageOut[], seen: number, me: string): number {
+  return othersAfter(messages, seen, me).length
+}
+
+/** The unread messages of one conversation (public or private) and whether there may be more. */
+export interface Unread {
+  messages: MessageOut[]
+  more: boolean
+}
+
+/**
+ * What is unread in a conversation whose newest position is ``lastSeq``, from my mark
+ * ``seen``: nothing to fetch when the position is not past the mark; otherwise one page after
+ * the mark, of which only the others' messages count (mine were sent, so seen, perhaps from
+ * another device that did not move this browser's mark).
+ */
+export async function fetchUnread(
+  lastSeq: number,
+  seen: number,
+  me: string,
+  load: (after: number) => Promise<MessagePage>,
+): Promise<Unread> {
+  if (lastSeq <= seen) return { messages: [], more: false }
+  const page = await load(seen)
+  return { messages: othersAfter(page.messages, seen, me), more: page.has_more }
 }
 
 /** A badge's text: "", "3", or "99+" when there may be more. */

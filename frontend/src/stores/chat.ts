@@ -5,6 +5,7 @@ import { defineStore } from 'pinia'
 import { computed, ref } from 'vue'
 import { ApiError, api, fetchAllAfter } from '../api/client'
 import type {
+  ConversationOut,
   EnterAck,
   MessageOut,
   PresenceEvent,
@@ -25,6 +26,7 @@ import {
   type PendingMessage,
 } from '../lib/outbox'
 import { applyTyping, stopTyping, type TypingState } from '../lib/typing'
+import { fetchUnread } from '../lib/unread'
 import { useConnectionStore, type Transport } from './connection'
 import { marksFor } from './marks'
 import { useSessionStore } from './session'
@@ -297,26 +299,41 @@ export const useChatStore = defineStore('chat', () => {
     }
   }
 
-  /** Unread private messages from the people I talk with here, counted from my seen-marks. */
+  /**
+   * My private conversations here, from the server (including ones others started while I was
+   * away), each listed in the panel; a badge counts the partner's messages past my mark, fetched
+   * only where the conversation's newest position is past it.
+   */
   async function countConversations(): Promise<void> {
     const roomCode = code.value
     if (!roomCode) return
     const gen = generation
-    const m = marks()
+    const isOpen = (who: string) => openWith.value !== null && sameUser(openWith.value, who)
+    let listed: ConversationOut[]
+    try {
+      listed = (await api.conversations(roomCode)).conversations
+    } catch {
+      return // a badge is a hint; the conversation itself shows what is there
+    }
+    if (gen !== generation) return
+    for (const c of listed) conversation(c.user)
     await Promise.all(
-      m.partners(roomCode).map(async (who) => {
-        if (openWith.value && sameUser(openWith.value, who)) return
-        const seen = m.seen(roomCode, who)
+      listed.map(async ({ user, last_seq }) => {
+        const who = user.username
+        if (isOpen(who)) return
         try {
-          const page = await api.privateMessages(roomCode, who, { after: seen, limit: 100 })
-          if (gen !== generation) return
-          const theirs = page.messages.filter((x) => x.seq > seen && !sameUser(x.sender.username, me.value))
-          const first = theirs[0]
-          const conv = conversation(first ? first.sender : conversations.value[key(who)]?.partner ?? who)
-          conv.unreadIds = [...new Set([...conv.unreadIds, ...theirs.map((x) => x.id)])]
-          conv.moreUnread = page.has_more
+          const found = await fetchUnread(last_seq, marks().seen(roomCode, who), me.value, (after) =>
+            api.privateMessages(roomCode, who, { after, limit: 100 }),
+          )
+          // opened (or seen live) while this was in flight: what is seen now is not unread
+          if (gen !== generation || isOpen(who)) return
+          const seen = marks().seen(roomCode, who)
+          const conv = conversation(who)
+          const ids = found.messages.filter((x) => x.seq > seen).map((x) => x.id)
+          conv.unreadIds = [...new Set([...conv.unreadIds, ...ids])]
+          conv.moreUnread = found.more
         } catch {
-          // a badge is a hint; the conversation itself shows what is there
+          // as above
         }
       }),
     )
@@ -338,7 +355,6 @@ export const useChatStore = defineStore('chat', () => {
     const known = new Set(conv.messages.map((m) => m.id))
     conv.messages = mergeMessages(conv.messages, incoming)
     pending.value = settle(pending.value, incoming, me.value)
-    if (code.value) marks().addPartner(code.value, conv.partner.username)
     const looking = visible.value && openWith.value !== null && sameUser(openWith.value, partnerName)
     for (const m of incoming) {
       if (!sameUser(m.sender.username, partnerName)) continue
@@ -389,7 +405,6 @@ export const useChatStore = defineStore('chat', () => {
     if (!code.value) return
     const item = makePending(code.value, body.trim(), to)
     pending.value = [...pending.value, item]
-    if (to) marks().addPartner(code.value, to)
     await deliver(item.client_id)
   }
 

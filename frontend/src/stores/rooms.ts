@@ -1,9 +1,9 @@
 // My rooms, their unread counts, and the notice when one of them is destroyed.
 import { defineStore } from 'pinia'
 import { ref } from 'vue'
-import { api, type Page } from '../api/client'
+import { api } from '../api/client'
 import type { MessageOut, RoomOut, RoomSummary } from '../api/types'
-import { countUnread } from '../lib/unread'
+import { fetchUnread } from '../lib/unread'
 import { marksFor } from './marks'
 import { useSessionStore } from './session'
 
@@ -40,25 +40,33 @@ export const useRoomsStore = defineStore('rooms', () => {
     await Promise.all(rooms.value.map((r) => countRoom(r)))
   }
 
-  /** Unread since my last look: public messages, plus private ones from people I talk with. */
+  /**
+   * Unread since my last look: the room's public messages after my mark, plus, for each of my
+   * private conversations there (the server lists them, including ones others started while I
+   * was away), the partner's messages after my mark for that partner. Only a conversation
+   * whose newest position is past my mark is fetched.
+   */
   async function countRoom(room: RoomSummary): Promise<void> {
     const marks = marksFor(me())
-    const count = async (seen: number, load: (p: Page) => Promise<{ messages: MessageOut[]; has_more: boolean }>) => {
-      if (room.last_seq <= seen) return { count: 0, more: false }
-      const page = await load({ after: seen, limit: COUNT_LIMIT })
-      return { count: countUnread(page.messages, seen, me()), more: page.has_more }
-    }
+    const code = room.code
+    const page = (after: number) => ({ after, limit: COUNT_LIMIT })
     try {
-      const parts = await Promise.all([
-        count(marks.seen(room.code), (p) => api.messages(room.code, p)),
-        ...marks
-          .partners(room.code)
-          .map((who) => count(marks.seen(room.code, who), (p) => api.privateMessages(room.code, who, p))),
+      const [publicPart, conversations] = await Promise.all([
+        fetchUnread(room.last_seq, marks.seen(code), me(), (after) => api.messages(code, page(after))),
+        api.conversations(code),
       ])
+      const privateParts = await Promise.all(
+        conversations.conversations.map(({ user, last_seq }) =>
+          fetchUnread(last_seq, marks.seen(code, user.username), me(), (after) =>
+            api.privateMessages(code, user.username, page(after)),
+          ),
+        ),
+      )
+      const parts = [publicPart, ...privateParts]
       unread.value = {
         ...unread.value,
-        [room.code]: {
-          count: parts.reduce((n, p) => n + p.count, 0),
+        [code]: {
+          count: parts.reduce((n, p) => n + p.messages.length, 0),
           more: parts.some((p) => p.more),
         },
       }
@@ -67,14 +75,10 @@ export const useRoomsStore = defineStore('rooms', () => {
     }
   }
 
-  /** A private message for me in a room I am not looking at. */
+  /** A private message for me in a room I am not looking at: count that room again. */
   async function privateMessageElsewhere(message: MessageOut): Promise<void> {
-    const partner = message.sender.username === me() ? message.to : message.sender.username
-    if (partner) marksFor(me()).addPartner(message.room, partner)
     const room = rooms.value.find((r) => r.code === message.room)
-    if (!room) return
-    room.last_seq = Math.max(room.last_seq, message.seq)
-    await countRoom(room)
+    if (room) await countRoom(room)
   }
 
   function clearUnread(code: string): void {
