@@ -112,7 +112,6 @@ class Membership(Base):
         BigId, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
     )
     joined_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    last_read_seq: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class Conversation(Base):
