@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 import httpx
 import pytest
 from PIL import Image
@@ -577,3 +578,36 @@ async def test_the_log_keeps_no_secrets(logged_server: ServerProcess) -> None:
         assert event in log, event
     for value in [*secrets_sent, *cookies, *tokens]:
         assert value and value not in log, f"a secret reached the log: {value[:12]}..."
+
+
+# ---- host names -------------------------------------------------------------------------------
+async def test_a_configured_host_list_refuses_other_host_names(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """A DNS-rebinding page reaches the server's address under its own name: refused."""
+    env = {**SERVER_ENV, "CHINWAG_ALLOWED_HOSTS": "127.0.0.1, chat.example.org"}
+    with run_server(tmp_path_factory.mktemp("hosts"), env) as proc:
+        async with httpx.AsyncClient(base_url=proc.url, timeout=15) as http:
+            assert (await http.get("/healthz")).status_code == 200
+            named = await http.get("/healthz", headers={"Host": "chat.example.org:8443"})
+            assert named.status_code == 200
+            sign_up = {"username": unique_name(), "full_name": "Eve", "password": PASSWORD}
+            for host in (
+                "rebind.evil.example",
+                "rebind.evil.example:8000",
+                "chat.example.org.evil",
+            ):
+                refused = await http.post("/api/users", json=sign_up, headers={"Host": host})
+                assert refused.status_code == 400, (host, refused.text)
+                assert error_code(refused) == "host_not_allowed"
+            # nobody was created by the refused requests
+            log_in = {"username": sign_up["username"], "password": PASSWORD}
+            assert (await http.post("/api/session", json=log_in)).status_code == 401
+        # the websocket handshake under a foreign name is refused before it is accepted
+        ws_url = f"{proc.url}/socket.io/?EIO=4&transport=websocket"
+        async with aiohttp.ClientSession() as session:
+            with pytest.raises(aiohttp.WSServerHandshakeError) as refused_ws:
+                await session.ws_connect(ws_url, headers={"Host": "rebind.evil.example"})
+            assert refused_ws.value.status == 403
+            accepted = await session.ws_connect(ws_url)
+            await accepted.close()

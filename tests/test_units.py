@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from chinwag.api.middleware import host_name
 from chinwag.config import Settings
 from chinwag.errors import RateLimited
 from chinwag.schemas import SendMessage, SignUp, TypingUpdate, UserSearch, check_text
@@ -133,3 +134,18 @@ def test_socket_flags_are_strict_booleans(flag: object) -> None:
         TypingUpdate.model_validate({"room": "r", "active": flag})
     with pytest.raises(ValidationError):
         UserSearch.model_validate({"room": "r", "online": flag})
+
+
+@pytest.mark.parametrize(
+    ("header", "name"),
+    [
+        ("Example.org", "example.org"),
+        ("example.org:8000", "example.org"),
+        ("127.0.0.1:8000", "127.0.0.1"),
+        ("[::1]:8000", "::1"),
+        ("[::1]", "::1"),
+        ("", ""),
+    ],
+)
+def test_host_names_are_read_without_port(header: str, name: str) -> None:
+    assert host_name(header) == name

@@ -12,7 +12,7 @@ from fastapi import Depends, FastAPI
 from chinwag import __version__
 from chinwag.api.deps import check_origin
 from chinwag.api.errors import install_error_handlers
-from chinwag.api.middleware import BodyLimit, RequestContext
+from chinwag.api.middleware import BodyLimit, HostAllowList, RequestContext
 from chinwag.api.routes import health, me, rooms, session
 from chinwag.api.web import mount_web
 from chinwag.config import Settings
@@ -93,4 +93,5 @@ def create_app(settings: Settings) -> Any:
         overrides={"/api/me/avatar": settings.max_avatar_bytes + 64 * 1024},
     )
     api.add_middleware(RequestContext)
-    return socketio.ASGIApp(sio, other_asgi_app=api, socketio_path="socket.io")
+    asgi = socketio.ASGIApp(sio, other_asgi_app=api, socketio_path="socket.io")
+    return HostAllowList(asgi, settings.allowed_hosts) if settings.allowed_hosts else asgi

@@ -41,6 +41,11 @@ class Settings(BaseSettings):
         description="Comma-separated extra origins (scheme://host[:port]) trusted besides the "
         "server's own origin.",
     )
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated host names (without port) the server answers to; empty "
+        "answers any. Set it in production: it stops DNS-rebinding pages.",
+    )
     trust_proxy: bool = Field(
         False,
         description="Trust X-Forwarded-Proto/Host/For from a reverse proxy. Only behind one.",
@@ -73,6 +78,13 @@ class Settings(BaseSettings):
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip().rstrip("/") for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip().lower() for part in value.split(",") if part.strip()]
         return value
 
     @model_validator(mode="after")

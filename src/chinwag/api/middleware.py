@@ -62,6 +62,50 @@ class RequestContext:
             log.info("http.request", method=scope["method"], path=scope["path"], status=status)
 
 
+def host_name(host_header: str) -> str:
+    """``example.org`` from ``example.org:8000``, ``::1`` from ``[::1]:8000``."""
+    host = host_header.strip().lower()
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+class HostAllowList:
+    """Answers only requests whose ``Host`` is configured (HTTP and websocket alike), so a
+    page that rebinds its own DNS name to this server's address is refused."""
+
+    def __init__(self, app: ASGIApp, hosts: list[str]) -> None:
+        self.app = app
+        self.hosts = {host_name(h) for h in hosts}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        raw = dict(scope.get("headers", [])).get(b"host", b"")
+        if host_name(raw.decode("latin-1")) in self.hosts:
+            await self.app(scope, receive, send)
+            return
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        body = (
+            b'{"error":{"code":"host_not_allowed",'
+            b'"message":"This server does not answer to that host name."}}'
+        )
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 400,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
 class BodyLimit:
     """Refuses request bodies over a cap with 413, by Content-Length or as they stream in."""
 
