@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from chinwag.config import Settings
 from chinwag.db import queries
@@ -35,13 +36,13 @@ class MessageService:
         A send with a (sender, room, client_id) that is already stored is a retry after a
         lost ack: it returns the stored message and broadcasts nothing.
         """
-        existing = await self._find_retry(user, data)
-        if existing is not None:
-            return existing, False
-        self.limiter.hit(f"send:{user.id}", "You are sending messages too fast; slow down.")
         try:
             async with self.db.transaction() as s:
                 room = await access_room(s, user, data.room)
+                existing = await self._stored(s, room, user, data.client_id)
+                if existing is not None:
+                    return existing, False
+                self.limiter.hit(f"send:{user.id}", "You are sending messages too fast; slow down.")
                 recipient = None
                 if data.to is not None:
                     recipient = await require_member_by_username(s, room, data.to)
@@ -85,10 +86,16 @@ class MessageService:
     async def _find_retry(self, user: User, data: SendMessage) -> MessageOut | None:
         async with self.db.read() as s:
             room = await access_room(s, user, data.room)
-            message = await queries.get_message_by_client_id(s, room.id, user.id, data.client_id)
-            if message is None:
-                return None
-            users = await queries.get_users(s, [message.sender_id, message.recipient_id or 0])
+            return await self._stored(s, room, user, data.client_id)
+
+    async def _stored(
+        self, s: AsyncSession, room: Room, user: User, client_id: str
+    ) -> MessageOut | None:
+        """The message ``user`` already stored in ``room`` under ``client_id``, if any."""
+        message = await queries.get_message_by_client_id(s, room.id, user.id, client_id)
+        if message is None:
+            return None
+        users = await queries.get_users(s, [message.sender_id, message.recipient_id or 0])
         return message_out(
             message, room, users[message.sender_id], users.get(message.recipient_id or 0)
         )
