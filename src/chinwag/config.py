@@ -72,6 +72,65 @@ class Settings(BaseSettings):
     typing_ttl_seconds: float = Field(
         6.0, gt=0, description="A typing indicator expires this long after its last refresh."
     )
+    retries_per_window: int = Field(
+        30,
+        ge=1,
+        description="Retries of an already-stored client_id a user may send per window "
+        "(answered from the store, counted apart from new messages).",
+    )
+    retry_window_seconds: float = Field(10.0, gt=0)
+    signups_per_window: int = Field(
+        20, ge=1, description="Sign-ups per client address per window before 429."
+    )
+    signup_window_seconds: float = Field(600.0, gt=0)
+    avatar_uploads_per_window: int = Field(
+        10, ge=1, description="Avatar uploads a user may make per window before 429."
+    )
+    avatar_upload_window_seconds: float = Field(300.0, gt=0)
+    enters_per_window: int = Field(
+        30, ge=1, description="room:enter and room:exit events a user may send per window."
+    )
+    enter_window_seconds: float = Field(10.0, gt=0)
+    searches_per_window: int = Field(
+        30, ge=1, description="Member searches (users:search, GET .../users) per user per window."
+    )
+    search_window_seconds: float = Field(10.0, gt=0)
+    max_avatar_pixels: int = Field(
+        16_000_000,
+        ge=1,
+        description="Largest image (width x height, as decoded) an avatar upload may be.",
+    )
+    image_decode_workers: int = Field(
+        2, ge=1, description="Threads that decode avatar uploads (each may use ~200 MB)."
+    )
+    image_decode_queue: int = Field(
+        4, ge=0, description="Avatar uploads that may wait for a decode thread; more get 503."
+    )
+    password_hash_workers: int = Field(
+        2, ge=1, description="Threads that hash passwords (argon2id, 64 MiB each)."
+    )
+    password_hash_queue: int = Field(
+        32, ge=0, description="Password checks that may wait for a hash thread; more get 503."
+    )
+    max_header_bytes: int = Field(
+        32 * 1024,
+        ge=1024,
+        description="Largest request line plus headers of an HTTP request; more get 431.",
+    )
+    header_timeout_seconds: float = Field(
+        10.0, gt=0, description="Time a client has to send a request's line and headers."
+    )
+    max_request_body_bytes: int = Field(
+        64 * 1024, ge=1024, description="Largest HTTP request body (avatar uploads aside)."
+    )
+    max_socket_packet_bytes: int = Field(
+        256 * 1024,
+        ge=1024,
+        description="Largest Socket.IO packet (with its binary attachments) a client may send.",
+    )
+    max_socket_attachments: int = Field(
+        4, ge=0, description="Binary attachments one Socket.IO packet may declare."
+    )
 
     @field_validator("allowed_origins", mode="before")
     @classmethod
