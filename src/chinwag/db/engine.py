@@ -72,6 +72,13 @@ class Database:
         async with self._write() as session, session.begin():
             yield session
 
+    @asynccontextmanager
+    async def uncommitted(self) -> AsyncIterator[AsyncSession]:
+        """A write transaction the caller commits itself; rolled back if it does not."""
+        async with self._write() as session:
+            await session.begin()
+            yield session
+
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))

@@ -7,6 +7,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chinwag.db.engine import Database
 
@@ -28,7 +29,26 @@ async def migrate(database_url: str, revision: str = "head") -> None:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
     database = Database(database_url)
     try:
-        async with database.engine.begin() as conn:
-            await conn.run_sync(lambda sync: command.upgrade(alembic_config(sync), revision))
+        async with database.engine.connect() as conn:
+            if database.is_sqlite:
+                await _sqlite_foreign_keys(conn, on=False)
+            async with conn.begin():
+                await conn.run_sync(lambda sync: command.upgrade(alembic_config(sync), revision))
+                if database.is_sqlite:
+                    broken = (await conn.exec_driver_sql("PRAGMA foreign_key_check")).all()
+                    if broken:
+                        raise RuntimeError(f"migration broke foreign keys: {broken[:5]}")
+            if database.is_sqlite:
+                await _sqlite_foreign_keys(conn, on=True)
     finally:
         await database.dispose()
+
+
+async def _sqlite_foreign_keys(conn: AsyncConnection, *, on: bool) -> None:
+    """Dialect spot: SQLite changes this pragma only outside a transaction, and a table
+    rebuild (drop, then rename a copy) with foreign keys on would cascade the drop."""
+    raw = await conn.get_raw_connection()
+    driver = raw.driver_connection
+    if driver is None:  # pragma: no cover - a checked-out connection always has one
+        raise RuntimeError("no driver connection")
+    await driver.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")

@@ -60,12 +60,18 @@ class UTCDateTime(TypeDecorator[datetime]):
         return aware.replace(tzinfo=UTC) if aware.tzinfo is None else aware.astimezone(UTC)
 
 
+# SQLite reuses the largest rowid after a delete unless the table says AUTOINCREMENT; ids name
+# live channels and caches, so a destroyed room's id must never name another room.
+NEVER_REUSE_IDS: dict[str, Any] = {"sqlite_autoincrement": True}
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
 class User(Base):
     __tablename__ = "users"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     username: Mapped[str] = mapped_column(String(32))
@@ -92,6 +98,7 @@ class AuthSession(Base):
 
 class Room(Base):
     __tablename__ = "rooms"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     code: Mapped[str] = mapped_column(String(36), unique=True)
@@ -100,6 +107,9 @@ class Room(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # the last position handed out in the room's public chat; bumped in the sending transaction
     last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    # the room's change cursor: bumped, under the row's lock, by every write in the room
+    # (messages, joins, leaves), so writes and revocations in a room are totally ordered
+    version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class Membership(Base):
@@ -118,7 +128,7 @@ class Conversation(Base):
     """A private conversation between two members of a room, with its own positions."""
 
     __tablename__ = "conversations"
-    __table_args__ = (UniqueConstraint("room_id", "user_low", "user_high"),)
+    __table_args__ = (UniqueConstraint("room_id", "user_low", "user_high"), NEVER_REUSE_IDS)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     room_id: Mapped[int] = mapped_column(BigId, ForeignKey("rooms.id", ondelete="CASCADE"))
@@ -158,6 +168,7 @@ class Message(Base):
             sqlite_where=_PRIVATE,
             postgresql_where=_PRIVATE,
         ),
+        NEVER_REUSE_IDS,
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

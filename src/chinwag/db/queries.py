@@ -100,8 +100,9 @@ async def list_member_ids(s: AsyncSession, room_id: int) -> list[int]:
     return list(result.scalars())
 
 
-async def next_seq(s: AsyncSession, room_id: int) -> int | None:
-    """Hand out the room's next position. The row lock serialises concurrent senders.
+async def next_seq(s: AsyncSession, room_id: int) -> tuple[int, int] | None:
+    """Hand out the room's next public position and version; (seq, version). The row lock
+    serialises concurrent writers in the room.
 
     None if the room is gone: destroyed by a transaction that committed while this one
     waited for the lock.
@@ -109,11 +110,24 @@ async def next_seq(s: AsyncSession, room_id: int) -> int | None:
     result = await s.execute(
         update(Room)
         .where(Room.id == room_id)
-        .values(last_seq=Room.last_seq + 1)
-        .returning(Room.last_seq)
+        .values(last_seq=Room.last_seq + 1, version=Room.version + 1)
+        .returning(Room.last_seq, Room.version)
     )
-    seq = result.scalar_one_or_none()
-    return None if seq is None else int(seq)
+    row = result.one_or_none()
+    return None if row is None else (int(row[0]), int(row[1]))
+
+
+async def bump_version(s: AsyncSession, room_id: int) -> int | None:
+    """Take the room's row lock and its next version (every write in a room does, so that
+    writes and revocations there are ordered); None if the room is gone."""
+    result = await s.execute(
+        update(Room)
+        .where(Room.id == room_id)
+        .values(version=Room.version + 1)
+        .returning(Room.version)
+    )
+    version = result.scalar_one_or_none()
+    return None if version is None else int(version)
 
 
 async def get_message_by_client_id(

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 from chinwag.db.models import User
 from chinwag.errors import ChinwagError, InvalidInput, NotAuthenticated
 from chinwag.logs import get_logger
-from chinwag.realtime.publisher import NAMESPACE, session_channel, user_channel
+from chinwag.realtime.publisher import NAMESPACE
 from chinwag.schemas import RoomRef, SendMessage, TypingUpdate, UserSearch
 from chinwag.security import OriginPolicy
 from chinwag.services import Services
@@ -93,28 +93,20 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                 {"code": "origin_not_allowed", "message": "This Origin may not connect."},
             )
         try:
-            session, user = await self.services.accounts.require_session(cookie_token(environ))
+            session, user = await self.services.live.connect(sid, cookie_token(environ))
         except NotAuthenticated as exc:
             log.info("socket.refused", reason="session")
             raise socketio.exceptions.ConnectionRefusedError(
                 exc.code, {"code": exc.code, "message": exc.message}
             ) from None
         await self.save_session(sid, {"session_id": session.id, "user_id": user.id})
-        await self.enter_room(sid, user_channel(user.id))
-        await self.enter_room(sid, session_channel(session.id))
         log.info("socket.connected", user_id=user.id)
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
         structlog.contextvars.bind_contextvars(conn_id=sid)
         session = await self.get_session(sid)
-        user_id = session.get("user_id")
-        if user_id is None:
-            return
-        async with self.services.db.read() as s:
-            user = await s.get(User, user_id)
-        if user is not None:
-            await self.services.live.disconnected(user, sid)
-        log.info("socket.disconnected", user_id=user_id)
+        await self.services.live.disconnected(sid)
+        log.info("socket.disconnected", user_id=session.get("user_id"))
 
     async def trigger_event(self, event: str, *args: Any) -> Any:
         sid = args[0]

@@ -13,6 +13,7 @@ from chinwag.services.messages import MessageService
 from chinwag.services.presence import PresenceRegistry
 from chinwag.services.realtime import Realtime
 from chinwag.services.rooms import RoomService
+from chinwag.services.tx import Committer
 from chinwag.services.typing import TypingService
 
 
@@ -29,17 +30,19 @@ class Services:
 
     @classmethod
     def build(cls, settings: Settings, db: Database, realtime: Realtime) -> Services:
-        presence = PresenceRegistry()
-        accounts = AccountService(settings, db, realtime)
+        committer = Committer(db, realtime)
+        accounts = AccountService(settings, db, committer)
         typing = TypingService(settings, db, realtime)
+        live = LiveService(settings, db, realtime, accounts, PresenceRegistry(), typing)
+        committer.after_revoke = live.revoked
         return cls(
             settings=settings,
             db=db,
             accounts=accounts,
-            rooms=RoomService(db, realtime, presence, typing),
-            messages=MessageService(settings, db, realtime, typing),
+            rooms=RoomService(db, committer),
+            messages=MessageService(settings, db, committer, typing),
             typing=typing,
-            live=LiveService(db, realtime, presence, typing),
+            live=live,
             media=MediaService(settings, db, accounts),
         )
 

@@ -23,7 +23,8 @@ from chinwag.errors import Conflict, Forbidden, NotAuthenticated
 from chinwag.logs import get_logger
 from chinwag.schemas import USERNAME_RE, SignUp, UserUpdatedEvent
 from chinwag.services.ratelimit import RateLimiter
-from chinwag.services.realtime import Realtime
+from chinwag.services.realtime import Audience, SessionEnded
+from chinwag.services.tx import Committer, Tx
 from chinwag.services.views import user_out
 
 log = get_logger(__name__)
@@ -34,11 +35,18 @@ def session_id_of(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def check_token(token: str | None) -> str:
+    """The session id a cookie token names, or NotAuthenticated if it cannot name one."""
+    if not token or len(token) > 256:
+        raise NotAuthenticated("Log in first.")
+    return session_id_of(token)
+
+
 class AccountService:
-    def __init__(self, settings: Settings, db: Database, realtime: Realtime) -> None:
+    def __init__(self, settings: Settings, db: Database, committer: Committer) -> None:
         self.settings = settings
         self.db = db
-        self.realtime = realtime
+        self.committer = committer
         self.hasher = PasswordHasher()
         self._dummy_hash = self.hasher.hash(secrets.token_hex(16))
         window = settings.login_window_seconds
@@ -133,9 +141,7 @@ class AccountService:
 
     async def require_session(self, token: str | None) -> tuple[AuthSession, User]:
         """The live session behind a cookie token, or NotAuthenticated."""
-        if not token or len(token) > 256:
-            raise NotAuthenticated("Log in first.")
-        return await self.require_session_id(session_id_of(token))
+        return await self.require_session_id(check_token(token))
 
     async def require_session_id(self, session_id: str) -> tuple[AuthSession, User]:
         """The live session with this stored id, or NotAuthenticated (ended or expired)."""
@@ -146,9 +152,10 @@ class AccountService:
         return found
 
     async def log_out(self, session: AuthSession) -> None:
-        async with self.db.transaction() as s:
-            await queries.delete_session(s, session.id)
-        await self.realtime.disconnect_sessions([session.id])
+        """End the session: from its commit on its connections receive nothing, then close."""
+        async with self.committer.transaction() as tx:
+            await queries.delete_session(tx.s, session.id)
+            tx.revoke(SessionEnded(session.id))
 
     def csrf_token(self, session_id: str) -> str:
         digest = hmac.new(self.settings.signing_key, b"csrf:" + session_id.encode(), "sha256")
@@ -178,28 +185,30 @@ class AccountService:
                 self.user_failures.record(user_key)
                 raise Forbidden("The current password is wrong.", code="invalid_credentials")
         new_hash = await self._hash(new)
-        async with self.db.transaction() as s:
-            row = await s.get(User, user.id)
+        async with self.committer.transaction() as tx:
+            row = await tx.s.get(User, user.id)
             if row is None:
                 raise NotAuthenticated("Your account no longer exists.")
             row.password_hash = new_hash
-            ended = await queries.delete_sessions(s, user.id, keep=session.id)
+            ended = await queries.delete_sessions(tx.s, user.id, keep=session.id)
+            for session_id in ended:
+                tx.revoke(SessionEnded(session_id))
         log.info("password.changed", user_id=user.id, sessions_ended=len(ended))
-        await self.realtime.disconnect_sessions(ended)
 
     # ---- profile ------------------------------------------------------------------------------
     async def update_profile(self, user: User, *, full_name: str | None) -> User:
-        async with self.db.transaction() as s:
-            row = await s.get(User, user.id)
+        async with self.committer.transaction() as tx:
+            row = await tx.s.get(User, user.id)
             if row is None:
                 raise NotAuthenticated("Your account no longer exists.")
             if full_name is not None:
                 row.full_name = full_name
-        await self.publish_user_updated(row)
+            await self.publish_user_updated(tx, row)
         return row
 
-    async def publish_user_updated(self, user: User) -> None:
-        async with self.db.read() as s:
-            room_ids = await queries.list_room_ids_of_user(s, user.id)
+    async def publish_user_updated(self, tx: Tx, user: User) -> None:
+        """Tell the user's own connections and everyone in their rooms, after ``tx``."""
+        room_ids = await queries.list_room_ids_of_user(tx.s, user.id)
         event = UserUpdatedEvent(user=user_out(user)).model_dump(mode="json")
-        await self.realtime.emit("user:updated", event, rooms=room_ids, users=[user.id])
+        audiences = [Audience.own(user.id), *map(Audience.room_subscribers, room_ids)]
+        tx.publish("user:updated", event, *audiences)

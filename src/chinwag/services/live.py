@@ -1,14 +1,23 @@
-"""Live state of rooms: entering and leaving channels, presence, member search."""
+"""Live state: connections, entering and leaving rooms, presence, typing clean-up, search.
+
+The one service that owns what is live: who is connected, who entered which room, and what
+follows when a revocation ends someone's subscriptions. Presence and typing change here
+and nowhere else.
+"""
 
 from __future__ import annotations
 
+from chinwag.config import Settings
 from chinwag.db import queries
 from chinwag.db.engine import Database
-from chinwag.db.models import Room, User
+from chinwag.db.models import AuthSession, Room, User
+from chinwag.errors import ChinwagError, Forbidden, NotAuthenticated
 from chinwag.schemas import MemberOut, RoomOut
+from chinwag.services.access import access_room, load_room_out, require_room
+from chinwag.services.accounts import AccountService, check_token
 from chinwag.services.presence import PresenceRegistry
-from chinwag.services.realtime import Realtime
-from chinwag.services.rooms import access_room, load_room_out
+from chinwag.services.ratelimit import RateLimiter
+from chinwag.services.realtime import Audience, Realtime, Removed, Revocation, RoomGone
 from chinwag.services.typing import TypingService
 from chinwag.services.views import presence_event, user_out
 
@@ -31,62 +40,119 @@ def matches(user: User, query: str) -> bool:
 class LiveService:
     def __init__(
         self,
+        settings: Settings,
         db: Database,
         realtime: Realtime,
+        accounts: AccountService,
         presence: PresenceRegistry,
         typing: TypingService,
     ) -> None:
         self.db = db
         self.realtime = realtime
+        self.accounts = accounts
         self.presence = presence
         self.typing = typing
+        self.enters = RateLimiter(settings.enters_per_window, settings.enter_window_seconds)
+        self.searches = RateLimiter(settings.searches_per_window, settings.search_window_seconds)
 
+    # ---- connections -------------------------------------------------------------------------
+    async def connect(self, conn_id: str, token: str | None) -> tuple[AuthSession, User]:
+        """Register the connection, then check its session: a log-out or password change
+        that commits in between ends the registration, and the handshake is refused."""
+        session_id = check_token(token)
+        await self.realtime.open(conn_id, session_id)
+        try:
+            session, user = await self.accounts.require_session_id(session_id)
+            if not await self.realtime.activate(conn_id, user.id, session.expires_at):
+                raise NotAuthenticated("Your session was ended; log in again.")
+        except BaseException:
+            await self.realtime.close(conn_id)
+            raise
+        return session, user
+
+    async def disconnected(self, conn_id: str) -> None:
+        """A connection ended: the user goes offline where this was their last one."""
+        await self.realtime.close(conn_id)
+        gone = []
+        for room_id in self.presence.rooms_of(conn_id):
+            user_id = self.presence.remove(room_id, conn_id)
+            if user_id is not None:
+                gone.append((room_id, user_id))
+        await self._went_offline(gone)
+
+    # ---- rooms -------------------------------------------------------------------------------
     async def enter(self, user: User, conn_id: str, code: str) -> tuple[RoomOut, list[User], int]:
-        """Subscribe a connection to a member's room; returns the room, who is online, last seq."""
+        """Subscribe a connection to a member's room; returns the room, who is online, last seq.
+
+        The subscription is registered before membership is checked, so a leave or destroy
+        that commits in between ends it, and the enter is refused."""
+        self.enters.hit(f"enter:{user.id}", "You are entering and leaving rooms too fast.")
         async with self.db.read() as s:
-            room = await access_room(s, user, code)
-            room_view = await load_room_out(s, room)
-            await self.realtime.enter(conn_id, room.id)
-            came_online = self.presence.add(room.id, user.id, conn_id)
+            room_id = (await require_room(s, code)).id
+        await self.realtime.subscribe(conn_id, room_id)
+        try:
+            async with self.db.read() as s:
+                room = await access_room(s, user, code)
+                room_view = await load_room_out(s, room)
+        except ChinwagError:
+            await self.realtime.unsubscribe(conn_id, room_id)
+            raise
+        if not await self.realtime.confirm(conn_id, room.id):
+            raise Forbidden("You are no longer a member of this room.", code="not_member")
+        came_online = self.presence.add(room.id, user.id, conn_id)
+        async with self.db.read() as s:
             online = await queries.get_users(s, sorted(self.presence.online(room.id)))
         if came_online:
             await self.realtime.emit(
-                "presence", presence_event(room, user, online=True), rooms=[room.id]
+                "presence",
+                presence_event(room, user, online=True),
+                Audience.room_subscribers(room.id),
             )
         users = sorted(online.values(), key=lambda u: u.username_key)
         return room_view, users, room.last_seq
 
     async def exit(self, user: User, conn_id: str, code: str) -> None:
+        self.enters.hit(f"enter:{user.id}", "You are entering and leaving rooms too fast.")
         async with self.db.read() as s:
             room = await access_room(s, user, code)
-        await self.realtime.leave(conn_id, room.id)
+        await self.realtime.unsubscribe(conn_id, room.id)
         if self.presence.remove(room.id, conn_id) is not None:
-            await self.typing.clear_user(room, user)
-            await self.realtime.emit(
-                "presence", presence_event(room, user, online=False), rooms=[room.id]
-            )
+            await self._went_offline([(room.id, user.id)])
 
-    async def disconnected(self, user: User, conn_id: str) -> None:
-        """A connection ended: the user goes offline where this was their last one."""
-        rooms = []
-        for room_id in self.presence.rooms_of(conn_id):
-            if self.presence.remove(room_id, conn_id) is not None:
-                rooms.append(room_id)
-        if not rooms:
+    async def revoked(self, revocations: list[Revocation], removed: list[Removed]) -> None:
+        """After a revocation was applied: presence and typing of what it ended."""
+        for revocation in revocations:
+            if isinstance(revocation, RoomGone):  # nobody is left to tell
+                self.presence.drop_room(revocation.room_id)
+                self.typing.drop_room(revocation.room_id)
+        gone = []
+        for sub in removed:
+            if self.presence.remove(sub.room_id, sub.conn_id) is not None:
+                gone.append((sub.room_id, sub.user_id))
+        await self._went_offline(gone)
+
+    async def _went_offline(self, gone: list[tuple[int, int]]) -> None:
+        if not gone:
             return
         async with self.db.read() as s:
-            found = [await s.get(Room, room_id) for room_id in rooms]
-        for room in found:
-            if room is None:
+            rooms = {room_id: await s.get(Room, room_id) for room_id, _ in gone}
+            users = await queries.get_users(s, [user_id for _, user_id in gone])
+        for room_id, user_id in gone:
+            room, user = rooms[room_id], users.get(user_id)
+            await self.typing.clear_user(room_id, user_id)
+            if room is None or user is None:  # destroyed meanwhile: nobody to tell
                 continue
-            await self.typing.clear_user(room, user)
             await self.realtime.emit(
-                "presence", presence_event(room, user, online=False), rooms=[room.id]
+                "presence",
+                presence_event(room, user, online=False),
+                Audience.room_subscribers(room.id),
             )
 
+    # ---- search ------------------------------------------------------------------------------
     async def list_members(
         self, user: User, code: str, *, online_only: bool, query: str
     ) -> list[MemberOut]:
+        self.searches.hit(f"search:{user.id}", "You are searching too fast; slow down.")
         async with self.db.read() as s:
             room = await access_room(s, user, code)
             members = await queries.list_members(s, room.id)

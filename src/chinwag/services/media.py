@@ -96,26 +96,23 @@ class MediaService:
             except Exception:
                 await self._delete_if_unused(name)  # no file without a user behind it
                 raise
-        return await self._updated(row)
+        return row
 
     async def remove_avatar(self, user: User) -> User:
         async with self._files:
-            row = await self._replace(user, None)
-        return await self._updated(row)
+            return await self._replace(user, None)
 
     async def _replace(self, user: User, name: str | None) -> User:
-        async with self.db.transaction() as s:
-            row = await s.get(User, user.id)
+        """Point the user at avatar ``name``; members see it (``user:updated``) after the commit."""
+        async with self.accounts.committer.transaction() as tx:
+            row = await tx.s.get(User, user.id)
             if row is None:
                 raise NotAuthenticated("Your account no longer exists.")
             old, row.avatar = row.avatar, name
+            await self.accounts.publish_user_updated(tx, row)
+        log.info("avatar.updated", user_id=row.id)
         if old and old != name:
             await self._delete_if_unused(old)
-        return row
-
-    async def _updated(self, row: User) -> User:
-        log.info("avatar.updated", user_id=row.id)
-        await self.accounts.publish_user_updated(row)
         return row
 
     def _write(self, name: str, data: bytes) -> None:

@@ -11,9 +11,10 @@ from chinwag.db.engine import Database
 from chinwag.db.models import Message, Room, User, utcnow
 from chinwag.errors import InvalidInput, NotFound
 from chinwag.schemas import ConversationOut, MessageOut, MessagePage, SendMessage
+from chinwag.services.access import access_room, require_member_by_username, room_not_found
 from chinwag.services.ratelimit import RateLimiter
-from chinwag.services.realtime import Realtime
-from chinwag.services.rooms import access_room, require_member_by_username
+from chinwag.services.realtime import Audience
+from chinwag.services.tx import Committer, Tx
 from chinwag.services.typing import TypingService
 from chinwag.services.views import message_out, user_out
 
@@ -23,65 +24,85 @@ MAX_PAGE = 200
 
 class MessageService:
     def __init__(
-        self, settings: Settings, db: Database, realtime: Realtime, typing: TypingService
+        self, settings: Settings, db: Database, committer: Committer, typing: TypingService
     ) -> None:
         self.db = db
-        self.realtime = realtime
+        self.committer = committer
         self.typing = typing
         self.limiter = RateLimiter(settings.messages_per_window, settings.message_window_seconds)
+        self.retries = RateLimiter(settings.retries_per_window, settings.retry_window_seconds)
 
     async def send(self, user: User, data: SendMessage) -> tuple[MessageOut, bool]:
         """Store and broadcast a message; returns it and whether it is new.
 
         A send with a (sender, room, client_id) that is already stored is a retry after a
-        lost ack: it returns the stored message and broadcasts nothing.
+        lost ack: it is answered from a read, without a write transaction, broadcasts
+        nothing, and counts against the retry limit rather than the sending one.
         """
+        async with self.db.read() as s:
+            room = await access_room(s, user, data.room)
+            existing = await self._stored(s, room, user, data.client_id)
+        if existing is not None:
+            self.retries.hit(f"retry:{user.id}", "You are retrying messages too fast; slow down.")
+            return existing, False
+        self.limiter.hit(f"send:{user.id}", "You are sending messages too fast; slow down.")
         try:
-            async with self.db.transaction() as s:
-                room = await access_room(s, user, data.room)
-                existing = await self._stored(s, room, user, data.client_id)
-                if existing is not None:
-                    return existing, False
-                self.limiter.hit(f"send:{user.id}", "You are sending messages too fast; slow down.")
-                recipient = None
-                if data.to is not None:
-                    recipient = await require_member_by_username(s, room, data.to)
-                    if recipient.id == user.id:
-                        raise InvalidInput(
-                            "You cannot send a private message to yourself.",
-                            code="invalid_recipient",
-                        )
-                conversation_id = None
-                if recipient is None:
-                    seq = await queries.next_seq(s, room.id)
-                    if seq is None:  # destroyed while we waited for the room's lock
-                        raise NotFound("No room has this code.", code="room_not_found")
-                else:
-                    # a room destroyed meanwhile fails the conversation's foreign key
-                    conversation_id, seq = await queries.next_private_seq(
-                        s, room.id, user.id, recipient.id
-                    )
-                message = Message(
-                    room_id=room.id,
-                    conversation_id=conversation_id,
-                    seq=seq,
-                    sender_id=user.id,
-                    recipient_id=recipient.id if recipient else None,
-                    body=data.body,
-                    client_id=data.client_id,
-                    created_at=utcnow(),
-                )
-                s.add(message)
+            async with self.committer.transaction() as tx:
+                out = await self._store(tx, user, data)
         except IntegrityError:
-            # a concurrent retry with the same client_id won the race (or the room is gone,
+            # a concurrent send with the same client_id won the race (or the room is gone,
             # which _find_retry reports as room_not_found)
             existing = await self._find_retry(user, data)
             if existing is None:
                 raise
             return existing, False
-        out = message_out(message, room, user, recipient)
-        await self._publish(room, user, recipient, out)
         return out, True
+
+    async def _store(
+        self, tx: Tx, user: User, data: SendMessage
+    ) -> MessageOut:
+        """Check, position and insert a message; it is published when ``tx`` commits."""
+        s = tx.s
+        room = await access_room(s, user, data.room)
+        recipient = None
+        if data.to is not None:
+            recipient = await require_member_by_username(s, room, data.to)
+            if recipient.id == user.id:
+                raise InvalidInput(
+                    "You cannot send a private message to yourself.", code="invalid_recipient"
+                )
+        conversation_id = None
+        if recipient is None:
+            positions = await queries.next_seq(s, room.id)
+            if positions is None:  # destroyed while we waited for the room's lock
+                raise room_not_found()
+            seq, version = positions
+            audience = Audience.room_subscribers(room.id)
+        else:
+            # the room's lock orders this send with the recipient's leave
+            bumped = await queries.bump_version(s, room.id)
+            if bumped is None:
+                raise room_not_found()
+            version = bumped
+            conversation_id, seq = await queries.next_private_seq(s, room.id, user.id, recipient.id)
+            audience = Audience.members(room.id, [user.id, recipient.id], version)
+        message = Message(
+            room_id=room.id,
+            conversation_id=conversation_id,
+            seq=seq,
+            sender_id=user.id,
+            recipient_id=recipient.id if recipient else None,
+            body=data.body,
+            client_id=data.client_id,
+            created_at=utcnow(),
+        )
+        s.add(message)
+        await s.flush()
+        out = message_out(message, room, user, recipient)
+        # the sender's indicator goes down before their message arrives
+        tx.after_commit(lambda: self.typing.stopped(room, user, recipient))
+        tx.publish("message", out.model_dump(mode="json"), audience)
+        return out
 
     async def _find_retry(self, user: User, data: SendMessage) -> MessageOut | None:
         async with self.db.read() as s:
@@ -99,16 +120,6 @@ class MessageService:
         return message_out(
             message, room, users[message.sender_id], users.get(message.recipient_id or 0)
         )
-
-    async def _publish(
-        self, room: Room, sender: User, recipient: User | None, out: MessageOut
-    ) -> None:
-        await self.typing.stopped(room, sender, recipient)
-        event = out.model_dump(mode="json")
-        if recipient is None:
-            await self.realtime.emit("message", event, rooms=[room.id])
-        else:
-            await self.realtime.emit("message", event, users=[sender.id, recipient.id])
 
     async def conversations(self, user: User, code: str) -> list[ConversationOut]:
         """My private conversations in a room, most recently started first."""

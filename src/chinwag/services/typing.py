@@ -14,9 +14,9 @@ from chinwag.db.engine import Database
 from chinwag.db.models import Room, User
 from chinwag.errors import InvalidInput
 from chinwag.schemas import TypingEvent
+from chinwag.services.access import access_room, require_member_by_username
 from chinwag.services.ratelimit import RateLimiter
-from chinwag.services.realtime import Realtime
-from chinwag.services.rooms import access_room, require_member_by_username
+from chinwag.services.realtime import Audience, Realtime
 from chinwag.services.views import user_out
 
 # (room id, typist id, recipient id or None for the room itself)
@@ -52,12 +52,12 @@ class TypingService:
         if self._disarm(key):
             await self._publish(room, user, recipient, False)
 
-    async def clear_user(self, room: Room, user: User) -> None:
+    async def clear_user(self, room_id: int, user_id: int) -> None:
         """The user's last connection left the room: drop all their indicators there."""
-        for key in [k for k in self._timers if k[0] == room.id and k[1] == user.id]:
+        for key in [k for k in self._timers if k[0] == room_id and k[1] == user_id]:
             entry = self._timers.get(key)
             if entry and self._disarm(key):
-                await self._publish(room, user, entry[3], False)
+                await self._publish(entry[1], entry[2], entry[3], False)
 
     def drop_room(self, room_id: int) -> None:
         """The room was destroyed: forget its indicators; nobody is left to tell."""
@@ -95,9 +95,10 @@ class TypingService:
             expires_in=self.ttl,
         ).model_dump(mode="json")
         if recipient is None:
-            await self.realtime.emit("typing", event, rooms=[room.id])
+            audience = Audience.room_subscribers(room.id)
         else:
-            await self.realtime.emit("typing", event, users=[recipient.id])
+            audience = Audience.members(room.id, [recipient.id], room.version)
+        await self.realtime.emit("typing", event, audience)
 
     def close(self) -> None:
         for key in list(self._timers):

@@ -1,0 +1,83 @@
+"""Write transactions that announce: events are sent after the commit, by a mechanism.
+
+``async with committer.transaction() as tx:`` gives a session (``tx.s``) and two ways to
+announce what the transaction does:
+
+- ``tx.publish(event, data, *audiences)``: sent after the commit, in order; dropped if the
+  transaction fails. Zulip's ``send_event_on_commit``; later the same call can also write
+  the event into a durable log in the transaction (the transactional outbox).
+- ``tx.revoke(revocation)``: held just before the commit (nothing more reaches what it
+  covers), applied after it, released if the commit fails. Then ``after_revoke`` runs
+  (presence and typing of the subscriptions that ended), then the events are published.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chinwag.db.engine import Database
+from chinwag.services.realtime import Audience, Realtime, Removed, Revocation
+
+AfterRevoke = Callable[[list[Revocation], list[Removed]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Event:
+    name: str
+    data: dict[str, Any]
+    audiences: tuple[Audience, ...]
+
+
+AfterCommit = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class Tx:
+    s: AsyncSession
+    revocations: list[Revocation] = field(default_factory=list)
+    # events to publish and other live work (typing), in the order they were asked for
+    steps: list[Event | AfterCommit] = field(default_factory=list)
+
+    def publish(self, event: str, data: dict[str, Any], *audiences: Audience) -> None:
+        self.steps.append(Event(event, data, audiences))
+
+    def after_commit(self, step: AfterCommit) -> None:
+        """Live work that must follow the commit in order with the events (never a write)."""
+        self.steps.append(step)
+
+    def revoke(self, revocation: Revocation) -> None:
+        self.revocations.append(revocation)
+
+
+class Committer:
+    def __init__(self, db: Database, realtime: Realtime) -> None:
+        self.db = db
+        self.realtime = realtime
+        self.after_revoke: AfterRevoke | None = None  # set by the live service
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Tx]:
+        async with self.db.uncommitted() as s:
+            tx = Tx(s)
+            yield tx
+            hold = await self.realtime.hold(tx.revocations) if tx.revocations else None
+            try:
+                await s.commit()
+            except BaseException:
+                if hold is not None:
+                    await self.realtime.release(hold)
+                raise
+        if hold is not None:
+            removed = await self.realtime.apply(hold)
+            if self.after_revoke is not None:
+                await self.after_revoke(tx.revocations, removed)
+        for step in tx.steps:
+            if isinstance(step, Event):
+                await self.realtime.emit(step.name, step.data, *step.audiences)
+            else:
+                await step()
