@@ -8,6 +8,7 @@ from typing import Any
 
 import socketio
 from fastapi import Depends, FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from chinwag import __version__
 from chinwag.api.deps import check_origin
@@ -45,7 +46,22 @@ API_ERRORS: dict[int | str, dict[str, Any]] = {
 SOCKET_PAYLOAD_LIMIT = 256 * 1024
 
 
-def create_app(settings: Settings) -> Any:
+class ChinwagApp:
+    """The whole server as one ASGI app; ``api`` is its FastAPI part (routes, OpenAPI).
+
+    Socket.IO and the host allow-list wrap ``api``; callers that need the HTTP side (the
+    OpenAPI document) reach it here rather than through those wrappers' attributes.
+    """
+
+    def __init__(self, api: FastAPI, asgi: ASGIApp) -> None:
+        self.api = api
+        self.asgi = asgi
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.asgi(scope, receive, send)
+
+
+def create_app(settings: Settings) -> ChinwagApp:
     """Build the whole ASGI application. Nothing happens at import time."""
     settings.media_dir.mkdir(parents=True, exist_ok=True)
     _ = settings.signing_key  # generate and persist the development secret on first start
@@ -94,4 +110,6 @@ def create_app(settings: Settings) -> Any:
     )
     api.add_middleware(RequestContext)
     asgi = socketio.ASGIApp(sio, other_asgi_app=api, socketio_path="socket.io")
-    return HostAllowList(asgi, settings.allowed_hosts) if settings.allowed_hosts else asgi
+    if settings.allowed_hosts:
+        asgi = HostAllowList(asgi, settings.allowed_hosts)
+    return ChinwagApp(api, asgi)
