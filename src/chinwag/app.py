@@ -12,6 +12,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from chinwag import __version__
 from chinwag.api.deps import check_origin
+from chinwag.api.docs import mount_docs
 from chinwag.api.errors import install_error_handlers
 from chinwag.api.middleware import BodyLimit, HostAllowList, RequestContext
 from chinwag.api.routes import health, me, rooms, session
@@ -88,7 +89,7 @@ def create_app(settings: Settings) -> ChinwagApp:
         title="Chinwag",
         version=__version__,
         summary="Real-time chat rooms: accounts, rooms, public and private chat.",
-        docs_url="/api/docs",
+        docs_url=None,  # mount_docs serves Swagger UI from this server, not a CDN
         redoc_url=None,
         openapi_url="/api/openapi.json",
         lifespan=lifespan,
@@ -102,6 +103,7 @@ def create_app(settings: Settings) -> ChinwagApp:
     for router in (session.router, me.router, rooms.router):
         api.include_router(router, prefix="/api", dependencies=guarded, responses=API_ERRORS)
     api.include_router(health.router, responses=API_ERRORS)
+    mount_docs(api)
     mount_web(api)  # GETs no route matched serve the web app's pages
     api.add_middleware(
         BodyLimit,
