@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -27,6 +28,16 @@ def test_the_module_prints_json() -> None:
         [sys.executable, "-m", "chinwag.openapi"], check=True, capture_output=True, timeout=60
     ).stdout
     assert json.loads(out)["info"]["title"] == "Chinwag"
+
+
+def test_the_module_prints_json_with_allowed_hosts_set() -> None:
+    """The host allow-list wraps the app; the spec is still the FastAPI app's (issue 6, #18)."""
+    env = {**os.environ, "CHINWAG_ALLOWED_HOSTS": "chat.example.org"}
+    result = subprocess.run(
+        [sys.executable, "-m", "chinwag.openapi"], env=env, capture_output=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    assert "/api/rooms/{code}/messages" in json.loads(result.stdout)["paths"]
 
 
 def test_the_committed_frontend_types_match_the_spec() -> None:

@@ -8,9 +8,11 @@ from typing import Any
 
 import socketio
 from fastapi import Depends, FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from chinwag import __version__
 from chinwag.api.deps import check_origin
+from chinwag.api.docs import mount_docs
 from chinwag.api.errors import install_error_handlers
 from chinwag.api.middleware import BodyLimit, HostAllowList, RequestContext
 from chinwag.api.routes import health, me, rooms, session
@@ -45,7 +47,22 @@ API_ERRORS: dict[int | str, dict[str, Any]] = {
 SOCKET_PAYLOAD_LIMIT = 256 * 1024
 
 
-def create_app(settings: Settings) -> Any:
+class ChinwagApp:
+    """The whole server as one ASGI app; ``api`` is its FastAPI part (routes, OpenAPI).
+
+    Socket.IO and the host allow-list wrap ``api``; callers that need the HTTP side (the
+    OpenAPI document) reach it here rather than through those wrappers' attributes.
+    """
+
+    def __init__(self, api: FastAPI, asgi: ASGIApp) -> None:
+        self.api = api
+        self.asgi = asgi
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.asgi(scope, receive, send)
+
+
+def create_app(settings: Settings) -> ChinwagApp:
     """Build the whole ASGI application. Nothing happens at import time."""
     settings.media_dir.mkdir(parents=True, exist_ok=True)
     _ = settings.signing_key  # generate and persist the development secret on first start
@@ -72,7 +89,7 @@ def create_app(settings: Settings) -> Any:
         title="Chinwag",
         version=__version__,
         summary="Real-time chat rooms: accounts, rooms, public and private chat.",
-        docs_url="/api/docs",
+        docs_url=None,  # mount_docs serves Swagger UI from this server, not a CDN
         redoc_url=None,
         openapi_url="/api/openapi.json",
         lifespan=lifespan,
@@ -86,6 +103,7 @@ def create_app(settings: Settings) -> Any:
     for router in (session.router, me.router, rooms.router):
         api.include_router(router, prefix="/api", dependencies=guarded, responses=API_ERRORS)
     api.include_router(health.router, responses=API_ERRORS)
+    mount_docs(api)
     mount_web(api)  # GETs no route matched serve the web app's pages
     api.add_middleware(
         BodyLimit,
@@ -94,4 +112,6 @@ def create_app(settings: Settings) -> Any:
     )
     api.add_middleware(RequestContext)
     asgi = socketio.ASGIApp(sio, other_asgi_app=api, socketio_path="socket.io")
-    return HostAllowList(asgi, settings.allowed_hosts) if settings.allowed_hosts else asgi
+    if settings.allowed_hosts:
+        asgi = HostAllowList(asgi, settings.allowed_hosts)
+    return ChinwagApp(api, asgi)

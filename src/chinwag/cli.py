@@ -5,21 +5,41 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import textwrap
 from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from chinwag.config import Settings
+from chinwag.config import PREFIX, ConfigurationError, Settings
+
+# Defaults that are not a plain value, as --help shows them.
+SHOWN_DEFAULTS = {
+    "database_url": "<data_dir>/chinwag.db (SQLite)",
+    "secret_key": "generated in development",
+}
+
+
+def shown_default(name: str) -> str:
+    field = Settings.model_fields[name]
+    if name in SHOWN_DEFAULTS:
+        return SHOWN_DEFAULTS[name]
+    if field.default_factory is not None:
+        return "empty"
+    if isinstance(field.default, bool):
+        return str(field.default).lower()
+    return str(field.default)
 
 
 def env_help() -> str:
-    lines = ["configuration (environment variables):"]
+    """Every setting: its variable, default and description (the epilog of each command)."""
+    lines = ["configuration (environment variables; unknown CHINWAG_* names are refused):"]
     for name, field in Settings.model_fields.items():
-        default = field.default if field.default_factory is None else "(empty)"
-        if name == "secret_key":
-            default = "(generated in development)"
-        desc = field.description or ""
-        lines.append(f"  CHINWAG_{name.upper():<28} {desc} [default: {default}]")
+        lines.append(f"  {PREFIX}{name.upper()}  [default: {shown_default(name)}]")
+        lines.append(
+            textwrap.fill(
+                field.description or "", width=96, initial_indent=" " * 6, subsequent_indent=" " * 6
+            )
+        )
     return "\n".join(lines)
 
 
@@ -45,26 +65,38 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def load_settings() -> Settings:
+    """Settings from the environment; a mistake is a line on stderr each and exit status 2."""
     try:
         return Settings()
+    except ConfigurationError as exc:
+        problems = exc.problems
     except ValidationError as exc:
+        problems = []
         for err in exc.errors():
-            where = ".".join(str(p) for p in err["loc"]) or "settings"
-            print(f"chinwag: configuration error: {where}: {err['msg']}", file=sys.stderr)
-        raise SystemExit(2) from None
+            where = ".".join(str(p) for p in err["loc"])
+            message = err["msg"].removeprefix("Value error, ")
+            problems.append(f"{PREFIX}{where.upper()}: {message}" if where else message)
+    for problem in problems:
+        print(f"chinwag: configuration error: {problem}", file=sys.stderr)
+    raise SystemExit(2)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = load_settings()
 
+    from chinwag.db.engine import DatabaseUnavailable
     from chinwag.db.migrate import migrate
     from chinwag.logs import configure_logging, get_logger
 
     configure_logging(settings)
     log = get_logger("chinwag.cli")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    asyncio.run(migrate(settings.resolved_database_url))
+    try:
+        asyncio.run(migrate(settings.resolved_database_url))
+    except DatabaseUnavailable as exc:
+        print(f"chinwag: {exc}", file=sys.stderr)
+        return 1
     log.info("migrations.applied")
     if args.command == "migrate":
         return 0

@@ -2,16 +2,94 @@
 
 from __future__ import annotations
 
+import difflib
+import re
 import secrets
+from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 SECRET_FILE = "secret_key"  # noqa: S105 - a file name, not a secret
 PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "development"}
+PREFIX = "CHINWAG_"
+# CHINWAG_* names that are not settings and are let through: the service links Kubernetes
+# injects for a Service named chinwag, and the web app's dev server's (frontend/vite.config.ts).
+FOREIGN_NAMES = re.compile(r"CHINWAG_(SERVICE_HOST|SERVICE_PORT(_\w+)?|PORT(_\w+)?|BACKEND)")
+# Database URLs as operators write them, and the async drivers Chinwag runs them with.
+DRIVERS = {
+    "postgres": "postgresql+asyncpg",
+    "postgresql": "postgresql+asyncpg",
+    "postgresql+asyncpg": "postgresql+asyncpg",
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+}
+
+
+class ConfigurationError(ValueError):
+    """A configuration mistake found before validation; one line per mistake."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+def check_names(environ: Mapping[str, str | None], known: set[str]) -> None:
+    """Refuse ``CHINWAG_*`` names that are no setting: a typo would be silently ignored.
+
+    ``known`` are the setting names without prefix; each unknown name is reported with the
+    closest known one (``CHINWAG_ENV`` -> ``CHINWAG_ENVIRONMENT``).
+    """
+    valid = sorted(PREFIX + name.upper() for name in known)
+    problems = []
+    for raw in sorted(environ):
+        name = raw.upper()
+        if not name.startswith(PREFIX) or name in valid or FOREIGN_NAMES.fullmatch(name):
+            continue
+        # 0.7 on the full names: CHINWAG_ENV finds CHINWAG_ENVIRONMENT (0.73) while a name
+        # that resembles none (CHINWAG_DEBUG, 0.67 at best) gets no misleading guess.
+        close = difflib.get_close_matches(name, valid, n=1, cutoff=0.7)
+        hint = f"did you mean {close[0]}?" if close else "`chinwag serve --help` lists them."
+        problems.append(f"{name} is not a setting; {hint}")
+    if problems:
+        raise ConfigurationError(problems)
+
+
+class CheckedEnvSource(EnvSettingsSource):
+    """The environment, read as pydantic-settings does, once every CHINWAG_* name is known."""
+
+    def __call__(self) -> dict[str, Any]:
+        check_names(self.env_vars, set(self.settings_cls.model_fields))
+        return super().__call__()
+
+
+def normalize_database_url(url: str) -> str:
+    """``url`` with Chinwag's async driver: ``postgres(ql)://`` and ``sqlite://`` are rewritten
+    to ``postgresql+asyncpg://`` and ``sqlite+aiosqlite://``; any other driver is refused."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ValueError(
+            "is not a database URL; use postgresql://user@host:5432/db or sqlite:///path/file.db"
+        ) from None
+    driver = DRIVERS.get(parsed.drivername)
+    if driver is None:
+        raise ValueError(
+            f"{parsed.drivername}:// is not supported; use postgresql://user@host:5432/db "
+            "(run with asyncpg) or sqlite:///path/file.db (run with aiosqlite)"
+        )
+    return driver + url[url.index("://") :]
 
 
 class Settings(BaseSettings):
@@ -28,8 +106,8 @@ class Settings(BaseSettings):
     )
     database_url: str | None = Field(
         None,
-        description="SQLAlchemy URL; default sqlite+aiosqlite:///<data_dir>/chinwag.db. "
-        "PostgreSQL: postgresql+asyncpg://user@host/db.",
+        description="postgresql://user@host:5432/db or sqlite:///path/file.db (run with asyncpg "
+        "and aiosqlite; other drivers are refused). Default: chinwag.db in the data dir.",
     )
     secret_key: SecretStr | None = Field(
         None,
@@ -50,7 +128,9 @@ class Settings(BaseSettings):
         False,
         description="Trust X-Forwarded-Proto/Host/For from a reverse proxy. Only behind one.",
     )
-    log_level: Literal["debug", "info", "warning", "error"] = Field("info")
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="Least severe log lines written: debug, info, warning or error."
+    )
     log_format: Literal["auto", "console", "json"] = Field(
         "auto", description="auto = console lines in development, JSON in production."
     )
@@ -62,13 +142,19 @@ class Settings(BaseSettings):
     login_failures_per_address: int = Field(
         30, ge=1, description="Failed logins per client address per window before 429."
     )
-    login_window_seconds: int = Field(300, ge=1)
+    login_window_seconds: int = Field(
+        300, ge=1, description="The window both log-in failure limits count over."
+    )
     messages_per_window: int = Field(30, ge=1, description="Messages a user may send per window.")
-    message_window_seconds: float = Field(10.0, gt=0)
+    message_window_seconds: float = Field(
+        10.0, gt=0, description="The window CHINWAG_MESSAGES_PER_WINDOW counts over."
+    )
     typing_per_window: int = Field(
         10, ge=1, description="Typing events a user may send per window."
     )
-    typing_window_seconds: float = Field(5.0, gt=0)
+    typing_window_seconds: float = Field(
+        5.0, gt=0, description="The window CHINWAG_TYPING_PER_WINDOW counts over."
+    )
     typing_ttl_seconds: float = Field(
         6.0, gt=0, description="A typing indicator expires this long after its last refresh."
     )
@@ -78,23 +164,33 @@ class Settings(BaseSettings):
         description="Retries of an already-stored client_id a user may send per window "
         "(answered from the store, counted apart from new messages).",
     )
-    retry_window_seconds: float = Field(10.0, gt=0)
+    retry_window_seconds: float = Field(
+        10.0, gt=0, description="The window CHINWAG_RETRIES_PER_WINDOW counts over."
+    )
     signups_per_window: int = Field(
         20, ge=1, description="Sign-ups per client address per window before 429."
     )
-    signup_window_seconds: float = Field(600.0, gt=0)
+    signup_window_seconds: float = Field(
+        600.0, gt=0, description="The window CHINWAG_SIGNUPS_PER_WINDOW counts over."
+    )
     avatar_uploads_per_window: int = Field(
         10, ge=1, description="Avatar uploads a user may make per window before 429."
     )
-    avatar_upload_window_seconds: float = Field(300.0, gt=0)
+    avatar_upload_window_seconds: float = Field(
+        300.0, gt=0, description="The window CHINWAG_AVATAR_UPLOADS_PER_WINDOW counts over."
+    )
     enters_per_window: int = Field(
         30, ge=1, description="room:enter and room:exit events a user may send per window."
     )
-    enter_window_seconds: float = Field(10.0, gt=0)
+    enter_window_seconds: float = Field(
+        10.0, gt=0, description="The window CHINWAG_ENTERS_PER_WINDOW counts over."
+    )
     searches_per_window: int = Field(
         30, ge=1, description="Member searches (users:search, GET .../users) per user per window."
     )
-    search_window_seconds: float = Field(10.0, gt=0)
+    search_window_seconds: float = Field(
+        10.0, gt=0, description="The window CHINWAG_SEARCHES_PER_WINDOW counts over."
+    )
     max_avatar_pixels: int = Field(
         16_000_000,
         ge=1,
@@ -131,6 +227,24 @@ class Settings(BaseSettings):
     max_socket_attachments: int = Field(
         4, ge=0, description="Binary attachments one Socket.IO packet may declare."
     )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Keyword arguments first, then the environment, refusing unknown CHINWAG_* names."""
+        checked_env = CheckedEnvSource(settings_cls)
+        return init_settings, checked_env, dotenv_settings, file_secret_settings
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str | None) -> str | None:
+        return normalize_database_url(value) if value else None
 
     @field_validator("allowed_origins", mode="before")
     @classmethod

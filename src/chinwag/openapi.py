@@ -42,8 +42,7 @@ def http_spec() -> dict[str, Any]:
 
     with tempfile.TemporaryDirectory(prefix="chinwag-openapi-") as tmp:
         settings = Settings(data_dir=Path(tmp), secret_key=None, environment="development")
-        asgi = create_app(settings)
-        spec: dict[str, Any] = asgi.other_asgi_app.openapi()
+        spec = create_app(settings).api.openapi()
     return spec
 
 

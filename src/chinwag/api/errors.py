@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -41,14 +44,39 @@ async def on_chinwag_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status, exc.code, exc.message, headers)
 
 
+JSON_BODY_HINT = "Send a JSON body with Content-Type: application/json."
+
+
+def json_error_message(doc: object, pos: object, reason: str) -> str:
+    """Where the JSON broke, as an editor shows it: line and column (both from 1)."""
+    if isinstance(doc, str) and isinstance(pos, int):
+        line = doc.count("\n", 0, pos) + 1
+        column = pos - doc.rfind("\n", 0, pos)
+        return f"The body is not valid JSON: {reason} at line {line}, column {column}."
+    return f"The body is not valid JSON: {reason}."
+
+
+def describe_error(err: Mapping[str, Any], body: object) -> str:
+    """One validation error in words; errors about the body as a whole say what to send."""
+    kind, loc = err.get("type"), tuple(err.get("loc", ()))
+    if kind == "json_invalid":
+        reason = str(err.get("ctx", {}).get("error", "JSON decode error"))
+        return json_error_message(body, loc[-1] if loc else None, reason)
+    if loc == ("body",):
+        if kind == "missing":
+            return f"The body is empty. {JSON_BODY_HINT}"
+        if isinstance(err.get("input"), bytes):  # FastAPI parses JSON only when labelled so
+            return JSON_BODY_HINT
+        if kind in ("model_attributes_type", "model_type", "dict_type"):
+            return "The body must be a JSON object."
+    where = ".".join(str(p) for p in loc if p not in ("body", "query", "path")) or "body"
+    return f"{where}: {err.get('msg', 'invalid')}"
+
+
 async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
     if not isinstance(exc, RequestValidationError):  # pragma: no cover
         return await on_unexpected(request, exc)
-    parts = []
-    for err in exc.errors()[:5]:
-        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]
-        where = ".".join(loc) or "body"
-        parts.append(f"{where}: {err.get('msg', 'invalid')}")
+    parts = [describe_error(err, exc.body) for err in exc.errors()[:5]]
     return error_response(422, "invalid_input", "; ".join(parts) or "Invalid input.")
 
 

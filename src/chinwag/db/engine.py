@@ -7,7 +7,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event, text
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -16,6 +17,17 @@ from sqlalchemy.ext.asyncio import (
 )
 
 _IMMEDIATE = "chinwag_immediate"
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be reached or opened; the message is one line for the operator."""
+
+
+def describe_failure(url: str, exc: BaseException) -> str:
+    """One line: which database (without its password) and the driver's reason."""
+    reason = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    where = make_url(url).render_as_string(hide_password=True)
+    return f"cannot open the database {where}: {str(reason).strip() or type(reason).__name__}"
 
 
 def _prepare_sqlite(engine: AsyncEngine) -> None:
@@ -82,6 +94,14 @@ class Database:
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
+
+    async def require_reachable(self) -> None:
+        """Connect once, or raise DatabaseUnavailable saying why (no such database, server
+        down, refused log-in, a file that cannot be opened)."""
+        try:
+            await self.ping()
+        except (DBAPIError, OSError) as exc:
+            raise DatabaseUnavailable(describe_failure(self.url, exc)) from exc
 
     async def dispose(self) -> None:
         await self.engine.dispose()

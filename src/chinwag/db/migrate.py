@@ -9,7 +9,7 @@ from alembic.config import Config
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from chinwag.db.engine import Database
+from chinwag.db.engine import Database, DatabaseUnavailable, describe_failure
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -22,13 +22,20 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 
 async def migrate(database_url: str, revision: str = "head") -> None:
-    """Bring the database at ``database_url`` up to ``revision``."""
+    """Bring the database at ``database_url`` up to ``revision``.
+
+    Raises DatabaseUnavailable when the database cannot be reached or opened.
+    """
     if database_url.startswith("sqlite"):
         path = database_url.split("///", 1)[-1]
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise DatabaseUnavailable(describe_failure(database_url, exc)) from exc
     database = Database(database_url)
     try:
+        await database.require_reachable()
         async with database.engine.connect() as conn:
             if database.is_sqlite:
                 await _sqlite_foreign_keys(conn, on=False)

@@ -58,9 +58,7 @@ class MessageService:
             return existing, False
         return out, True
 
-    async def _store(
-        self, tx: Tx, user: User, data: SendMessage
-    ) -> MessageOut:
+    async def _store(self, tx: Tx, user: User, data: SendMessage) -> MessageOut:
         """Check, position and insert a message; it is published when ``tx`` commits."""
         s = tx.s
         room = await access_room(s, user, data.room)
