@@ -233,7 +233,9 @@ async def test_entering_tells_who_is_online(make_user: MakeUser) -> None:
         assert ack["room"]["code"] == code and ack["last_seq"] == 0
         ack = await b.enter(code)
         assert sorted(u["username"] for u in ack["online"]) == sorted([ana.username, bo.username])
-        came = await a.wait_for("presence", lambda p: p["online"])
+        came = await a.wait_for(
+            "presence", lambda p: p["online"] and p["user"]["username"] == bo.username
+        )
         assert came["user"] == {"username": bo.username, "full_name": "Bo", "avatar_url": None}
         # exiting is going offline there; re-entering comes back
         assert (await b.call("room:exit", {"room": code})) == {"ok": True}
