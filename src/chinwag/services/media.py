@@ -35,20 +35,20 @@ def check_decoded_size(image: Image.Image, max_pixels: int) -> None:
 
     A sequential JPEG is decoded at 1/2, 1/4 or 1/8 scale (``draft``) and streams row by row,
     so the cap applies to the reduced size it is really decoded at: a large phone photo stays
-    cheap. Everything else is decoded whole at its declared size, so the cap applies to that:
-    PNG, GIF, WebP, and also progressive JPEGs (libjpeg keeps every coefficient of the full
-    image while it decodes those) and JPEGs without quantization tables (lossless, which do
-    not scale). Pillow's own limit (89 Mpx declared) still refuses anything larger first.
+    cheap. Everything else is held whole at its declared size, so the cap applies to that:
+    PNG, GIF, WebP, and also progressive JPEGs (their output is reduced too, but libjpeg keeps
+    every coefficient of the full image while it decodes them) and JPEGs without quantization
+    tables (lossless, which do not scale). Pillow's own limit (89 Mpx declared) refuses
+    anything larger first.
     """
-    declared = image.size
-    sequential = not image.info.get("progressive")
-    if isinstance(image, JpegImagePlugin.JpegImageFile) and image.quantization and sequential:
-        image.draft("RGB", (WORKING_SIZE, WORKING_SIZE))
     width, height = image.size
+    if isinstance(image, JpegImagePlugin.JpegImageFile):
+        image.draft("RGB", (WORKING_SIZE, WORKING_SIZE))  # any JPEG: a smaller output
+        if image.quantization and not image.info.get("progressive"):
+            width, height = image.size
     if width * height > max_pixels:
-        w, h = declared
         raise TooLarge(
-            f"The image is {w}x{h}; at most {max_pixels:,} pixels can be decoded.",
+            f"The image decodes to {width}x{height}; at most {max_pixels:,} pixels.",
             code="image_too_large",
         )
 
