@@ -37,7 +37,7 @@ def client_address(request: Request) -> str:
 async def sign_up(
     body: SignUp, request: Request, response: Response, services: ServicesDep
 ) -> SessionOut:
-    """Create an account and log in to it (a limited number per client address per window)."""
+    """Create an account and log in to it."""
     user = await services.accounts.create_user(body, client_address(request))
     token = await services.accounts.open_session(user)
     return start_session(services, response, user, token)
