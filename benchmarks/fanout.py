@@ -98,6 +98,7 @@ def main() -> None:
     env = {
         "CHINWAG_LOG_LEVEL": "warning",
         "CHINWAG_MESSAGES_PER_WINDOW": "100000",
+        "CHINWAG_SIGNUPS_PER_WINDOW": "100000",  # every member signs up from loopback
     }
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         backend = "sqlite"

@@ -389,3 +389,25 @@ async def test_room_members_see_a_new_avatar_and_name_live(make_user: MakeUser) 
         ack = await c.call("users:search", {"room": elsewhere, "online": False})
         assert ack["ok"], ack
         assert c.received("user:updated", about_ana()) == []
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP"])
+def test_a_photo_taken_sideways_is_turned_upright(
+    fmt: str, make_user: MakeUser, server: ServerProcess
+) -> None:
+    # red left half, blue right half, with EXIF "rotate 90° clockwise to view": upright, red
+    # is on top; the server shrinks the image before it turns it, so the tag must survive
+    photo = Image.new("RGB", (1600, 800), (255, 0, 0))
+    photo.paste((0, 0, 255), (800, 0, 1600, 800))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation
+    out = io.BytesIO()
+    photo.save(out, format=fmt, exif=exif)
+    name = avatar_name(upload(make_user(), out.getvalue()))
+    with Image.open(io.BytesIO(fetch(server, f"/media/avatars/{name}").content)) as thumb:
+        top, bottom = (
+            thumb.convert("RGB").getpixel((128, 10)),
+            thumb.convert("RGB").getpixel((128, 245)),
+        )
+    assert top[0] > 200 and top[2] < 50, top
+    assert bottom[2] > 200 and bottom[0] < 50, bottom

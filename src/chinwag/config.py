@@ -197,7 +197,10 @@ class Settings(BaseSettings):
         description="Largest image (width x height, as decoded) an avatar upload may be.",
     )
     image_decode_workers: int = Field(
-        2, ge=1, description="Threads that decode avatar uploads (each may use ~200 MB)."
+        2,
+        ge=1,
+        description="Threads that decode avatar uploads (each may hold up to ~16 bytes "
+        "per pixel of max_avatar_pixels: ~250 MB at the default).",
     )
     image_decode_queue: int = Field(
         4, ge=0, description="Avatar uploads that may wait for a decode thread; more get 503."

@@ -58,3 +58,15 @@ class RateLimited(ChinwagError):
     def __init__(self, message: str, *, retry_after: float, code: str | None = None) -> None:
         super().__init__(message, code=code)
         self.retry_after = retry_after
+
+
+class Busy(ChinwagError):
+    """The work this request needs is refused for now because its pool is full (not the
+    client's fault): try again after ``retry_after`` seconds."""
+
+    status = 503
+    code = "server_busy"
+
+    def __init__(self, message: str, *, retry_after: float, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = retry_after

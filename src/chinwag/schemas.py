@@ -10,16 +10,39 @@ import unicodedata
 from datetime import datetime
 from typing import Annotated
 
+import idna
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
 USERNAME_RE = re.compile(r"[A-Za-z0-9_.\-]{3,32}")
 CLIENT_ID_RE = r"^[A-Za-z0-9_.:\-]{1,64}$"
 # Bidirectional overrides and isolates can disguise text; they have no place in names.
 _BIDI_CONTROLS = {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))}
+ZWNJ, ZWJ = "\u200c", "\u200d"
+# Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties.txt): code points a renderer
+# shows as nothing. Among them: the zero-width characters, variation selectors, tags and the
+# Hangul fillers, which are letters (Lo) that draw as blank space.
+_DEFAULT_IGNORABLE = (
+    (0x00AD, 0x00AD), (0x034F, 0x034F), (0x061C, 0x061C), (0x115F, 0x1160), (0x17B4, 0x17B5),
+    (0x180B, 0x180F), (0x200B, 0x200F), (0x202A, 0x202E), (0x2060, 0x206F), (0x3164, 0x3164),
+    (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF), (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8),
+    (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A), (0xE0000, 0xE0FFF),
+)  # fmt: skip
+BRAILLE_BLANK = "\u2800"  # a symbol, but drawn as an empty cell
+_EMOJI_MODIFIERS = {"\ufe0e", "\ufe0f", *map(chr, range(0x1F3FB, 0x1F400))}
+# A subdivision flag (England, Scotland, Wales): black flag, tag letters/digits, cancel tag.
+_EMOJI_TAG_SEQUENCE = re.compile(
+    "\U0001f3f4[\U000e0030-\U000e0039\U000e0061-\U000e007a]{2,7}\U000e007f"
+)
+
+
+def is_default_ignorable(char: str) -> bool:
+    code = ord(char)
+    return any(low <= code <= high for low, high in _DEFAULT_IGNORABLE)
 
 
 def check_text(value: str, *, max_length: int, multiline: bool) -> str:
-    """NFC-normalise, trim, and refuse empty, over-long or control-laden text."""
+    """NFC-normalise, trim, and refuse empty, over-long or control-laden text; names (one
+    line) must also be visible: see ``check_visible_name``."""
     value = unicodedata.normalize("NFC", value).strip()
     if not value:
         raise ValueError("must not be empty")
@@ -34,7 +57,56 @@ def check_text(value: str, *, max_length: int, multiline: bool) -> str:
             raise ValueError("must not contain control characters")
         if not multiline and category in ("Zl", "Zp"):
             raise ValueError("must be a single line")
+    if not multiline:
+        check_visible_name(value)
     return value
+
+
+def _emoji_before(value: str, pos: int) -> bool:
+    """Whether an emoji (a So symbol, after any skin tone or presentation selector) ends at
+    ``value[pos - 1]``."""
+    pos -= 1
+    while pos >= 0 and value[pos] in _EMOJI_MODIFIERS:
+        pos -= 1
+    return pos >= 0 and unicodedata.category(value[pos]) == "So"
+
+
+def _joiner_allowed(value: str, pos: int) -> bool:
+    """ZWJ between two emoji (a ZWJ sequence such as a family or a rainbow flag), or ZWJ and
+    ZWNJ where RFC 5892's CONTEXTJ rules allow them: after a virama (Indic scripts), and ZWNJ
+    inside a cursive-joining context (Persian, Arabic, Syriac ...)."""
+    if value[pos] == ZWJ and _emoji_before(value, pos):
+        if pos + 1 < len(value) and unicodedata.category(value[pos + 1]) == "So":
+            return True
+    try:
+        return idna.valid_contextj(value, pos)
+    except ValueError:  # a neighbour that is not an assigned character
+        return False
+
+
+def check_visible_name(value: str) -> None:
+    """Refuse names that are invisible, or that hide characters: format characters (Cf, such
+    as zero-width spaces and tags) except the joiners real scripts and emoji need, other
+    default-ignorable code points that are not combining marks (the Hangul fillers) and the
+    braille blank; a combining mark with nothing before it to combine with; and a name with
+    no letter, digit, punctuation or symbol at all."""
+    tags = {i for m in _EMOJI_TAG_SEQUENCE.finditer(value) for i in range(m.start() + 1, m.end())}
+    visible = False
+    for pos, char in enumerate(value):
+        category = unicodedata.category(char)
+        if category == "Cf":
+            if pos in tags or (char in (ZWJ, ZWNJ) and _joiner_allowed(value, pos)):
+                continue
+            raise ValueError(
+                f"must not contain invisible formatting characters (U+{ord(char):04X})"
+            )
+        if char == BRAILLE_BLANK or (is_default_ignorable(char) and category[0] != "M"):
+            raise ValueError(f"must not contain invisible characters (U+{ord(char):04X})")
+        if category[0] == "M" and (pos == 0 or value[pos - 1].isspace()):
+            raise ValueError("must not have a combining mark with no character before it")
+        visible = visible or category[0] in "LNPS"
+    if not visible:
+        raise ValueError("must contain a visible letter, digit, punctuation mark or symbol")
 
 
 def check_username(value: str) -> str:

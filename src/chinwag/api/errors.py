@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from chinwag.errors import ChinwagError, RateLimited
+from chinwag.errors import Busy, ChinwagError, RateLimited
 from chinwag.logs import get_logger
 
 log = get_logger(__name__)
@@ -39,7 +39,7 @@ async def on_chinwag_error(request: Request, exc: Exception) -> JSONResponse:
     if not isinstance(exc, ChinwagError):  # pragma: no cover - registered for this type
         return await on_unexpected(request, exc)
     headers = None
-    if isinstance(exc, RateLimited):
+    if isinstance(exc, RateLimited | Busy):
         headers = {"Retry-After": str(max(1, round(exc.retry_after)))}
     return error_response(exc.status, exc.code, exc.message, headers)
 

@@ -10,7 +10,6 @@ import secrets
 import weakref
 from datetime import timedelta
 
-import anyio.to_thread
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.exc import IntegrityError
@@ -22,6 +21,7 @@ from chinwag.db.models import AuthSession, User, utcnow
 from chinwag.errors import Conflict, Forbidden, NotAuthenticated
 from chinwag.logs import get_logger
 from chinwag.schemas import USERNAME_RE, SignUp, UserUpdatedEvent
+from chinwag.services.pools import WorkPool
 from chinwag.services.ratelimit import RateLimiter
 from chinwag.services.realtime import Audience, SessionEnded
 from chinwag.services.tx import Committer, Tx
@@ -48,17 +48,26 @@ class AccountService:
         self.db = db
         self.committer = committer
         self.hasher = PasswordHasher()
+        # argon2id takes ~64 MiB and tens of milliseconds of CPU per check: a few threads
+        # bound the memory, and a short line keeps a flood from delaying everyone for long.
+        self.hashes = WorkPool(
+            "password checks",
+            workers=settings.password_hash_workers,
+            queue=settings.password_hash_queue,
+            retry_after=1,
+        )
         self._dummy_hash = self.hasher.hash(secrets.token_hex(16))
         window = settings.login_window_seconds
         self.user_failures = RateLimiter(settings.login_failures_per_user, window)
         self.address_failures = RateLimiter(settings.login_failures_per_address, window)
+        self.signups = RateLimiter(settings.signups_per_window, settings.signup_window_seconds)
         self._attempt_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
 
     # ---- passwords ----------------------------------------------------------------------------
     async def _hash(self, password: str) -> str:
-        return await anyio.to_thread.run_sync(self.hasher.hash, password)
+        return await self.hashes.run(self.hasher.hash, password)
 
     async def _verify(self, password_hash: str, password: str) -> bool:
         def verify() -> bool:
@@ -67,10 +76,13 @@ class AccountService:
             except (VerificationError, InvalidHashError):
                 return False
 
-        return await anyio.to_thread.run_sync(verify)
+        return await self.hashes.run(verify)
 
     # ---- accounts -----------------------------------------------------------------------------
-    async def create_user(self, data: SignUp) -> User:
+    async def create_user(self, data: SignUp, address: str) -> User:
+        """Create an account. Every attempt counts against its client address's sign-up
+        limit before the (slow) password hash, whether or not it then succeeds."""
+        self.signups.hit(f"addr:{address}", "Too many sign-ups from your address; try later.")
         password_hash = await self._hash(data.password)
         user = User(
             username=data.username,

@@ -10,7 +10,7 @@ import warnings
 from pathlib import Path
 
 import anyio.to_thread
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, JpegImagePlugin, UnidentifiedImageError
 
 from chinwag.config import Settings
 from chinwag.db import queries
@@ -19,31 +19,68 @@ from chinwag.db.models import User
 from chinwag.errors import NotAuthenticated, TooLarge, UnsupportedMedia
 from chinwag.logs import get_logger
 from chinwag.services.accounts import AccountService
+from chinwag.services.pools import WorkPool
+from chinwag.services.ratelimit import RateLimiter
 
 log = get_logger(__name__)
 
 AVATAR_SIZE = 256
-MAX_PIXELS = 40_000_000  # decoded size cap: a 6,000 x 6,000 image is far more than enough
 ACCEPTED_FORMATS = {"PNG", "JPEG", "GIF", "WEBP"}
 AVATAR_NAME_LENGTH = 64 + len(".webp")
+WORKING_SIZE = AVATAR_SIZE * 2  # decode and shrink to about this before the final resize
 
 
-def make_thumbnail(data: bytes) -> bytes:
+def check_decoded_size(image: Image.Image, max_pixels: int) -> None:
+    """Refuse an image whose decode would hold more than ``max_pixels`` pixels, before decoding.
+
+    A sequential JPEG is decoded at 1/2, 1/4 or 1/8 scale (``draft``) and streams row by row,
+    so the cap applies to the reduced size it is really decoded at: a large phone photo stays
+    cheap. Everything else is held whole at its declared size, so the cap applies to that:
+    PNG, GIF, WebP, and also progressive JPEGs (their output is reduced too, but libjpeg keeps
+    every coefficient of the full image while it decodes them) and JPEGs without quantization
+    tables (lossless, which do not scale). Pillow's own limit (89 Mpx declared) refuses
+    anything larger first.
+    """
+    width, height = image.size
+    if isinstance(image, JpegImagePlugin.JpegImageFile):
+        image.draft("RGB", (WORKING_SIZE, WORKING_SIZE))  # any JPEG: a smaller output
+        if image.quantization and not image.info.get("progressive"):
+            width, height = image.size
+    if width * height > max_pixels:
+        raise TooLarge(
+            f"The image decodes to {width}x{height}; at most {max_pixels:,} pixels.",
+            code="image_too_large",
+        )
+
+
+def shrink(image: Image.Image) -> Image.Image:
+    """The loaded image reduced to about WORKING_SIZE, upright, as RGBA.
+
+    Reduced before it is turned and converted to RGBA, so those copies are of the small image:
+    a decode holds the decoded image and at most one full-size copy of it (palette images are
+    expanded once; RGBA is premultiplied once by ``reduce``).
+    """
+    frame = image
+    if image.mode == "1":
+        frame = image.convert("L")
+    elif image.mode not in ("RGB", "RGBA", "L", "LA"):
+        frame = image.convert("RGBA" if image.has_transparency_data else "RGB")
+    factor = min(frame.size) // WORKING_SIZE
+    if factor > 1:
+        frame = frame.reduce(factor)
+    return ImageOps.exif_transpose(frame).convert("RGBA")
+
+
+def make_thumbnail(data: bytes, max_pixels: int) -> bytes:
     """Decode an uploaded image and re-encode it as a square WebP thumbnail."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data), formats=sorted(ACCEPTED_FORMATS)) as image:
-                width, height = image.size
-                if width * height > MAX_PIXELS:
-                    raise TooLarge(
-                        f"The image is {width}x{height}; at most {MAX_PIXELS:,} pixels.",
-                        code="image_too_large",
-                    )
-                image.draft("RGB", (AVATAR_SIZE * 2, AVATAR_SIZE * 2))
                 image.seek(0)
+                check_decoded_size(image, max_pixels)
                 image.load()
-                frame = ImageOps.exif_transpose(image).convert("RGBA")
+                frame = shrink(image)
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
         raise TooLarge("The image decodes to too many pixels.", code="image_too_large") from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
@@ -71,6 +108,17 @@ class MediaService:
         self.accounts = accounts
         self.avatar_dir = settings.media_dir / "avatars"
         self._files = asyncio.Lock()
+        # A decode holds up to ~16 bytes per pixel (WebP; PNG ~8): the pool bounds how many
+        # run at once, so memory stays near workers x 16 x max_avatar_pixels.
+        self.decodes = WorkPool(
+            "image decodes",
+            workers=settings.image_decode_workers,
+            queue=settings.image_decode_queue,
+            retry_after=2,
+        )
+        self.uploads = RateLimiter(
+            settings.avatar_uploads_per_window, settings.avatar_upload_window_seconds
+        )
 
     def avatar_path(self, name: str) -> Path | None:
         """The file behind a public avatar name, or None if the name is not one of ours."""
@@ -82,12 +130,15 @@ class MediaService:
         return path if path.is_file() else None
 
     async def set_avatar(self, user: User, data: bytes) -> User:
+        """Decode, shrink and store an upload. Every attempt counts against the user's
+        upload limit; the decode waits for a place in the decode pool, or is refused."""
+        self.uploads.hit(f"user:{user.id}", "Too many avatar uploads; try again later.")
         if len(data) > self.settings.max_avatar_bytes:
             raise TooLarge(
                 f"Avatars are limited to {self.settings.max_avatar_bytes:,} bytes.",
                 code="upload_too_large",
             )
-        thumbnail = await anyio.to_thread.run_sync(make_thumbnail, data)
+        thumbnail = await self.decodes.run(make_thumbnail, data, self.settings.max_avatar_pixels)
         name = hashlib.sha256(thumbnail).hexdigest() + ".webp"
         async with self._files:
             await anyio.to_thread.run_sync(self._write, name, thumbnail)

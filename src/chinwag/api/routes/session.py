@@ -34,9 +34,11 @@ def client_address(request: Request) -> str:
 
 
 @router.post("/users", status_code=status.HTTP_201_CREATED, response_model=SessionOut)
-async def sign_up(body: SignUp, response: Response, services: ServicesDep) -> SessionOut:
+async def sign_up(
+    body: SignUp, request: Request, response: Response, services: ServicesDep
+) -> SessionOut:
     """Create an account and log in to it."""
-    user = await services.accounts.create_user(body)
+    user = await services.accounts.create_user(body, client_address(request))
     token = await services.accounts.open_session(user)
     return start_session(services, response, user, token)
 
