@@ -118,12 +118,7 @@ def test_a_64_mb_header_costs_the_server_no_memory(server: ServerProcess) -> Non
             for _ in range(64):
                 sock.sendall(b"a" * MIB)
                 sent += MIB
-        answer = b""
-        with contextlib.suppress(OSError):
-            answer = read_all(sock)
-    assert sent < 64 * MIB or answer.startswith(b"HTTP/1.1 431"), "the whole header went in"
-    if answer:
-        assert answer.startswith(b"HTTP/1.1 431"), answer[:200]
+    assert sent < 64 * MIB, "the server read the whole 64 MB header"
     grown_mb = (rss_kb(server) - before) / 1024
     assert grown_mb < 16, f"the server grew by {grown_mb:.0f} MB"
     assert healthy(server)
