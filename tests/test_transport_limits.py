@@ -247,6 +247,22 @@ async def test_a_binary_packet_over_its_caps_closes_the_connection(
         await b.wait_for("message", lambda m: m["body"] == "still here")
 
 
+def test_a_binary_packet_over_the_cap_by_polling_ends_the_session_without_hanging(
+    server: ServerProcess, ana: User
+) -> None:
+    cookies = {"chinwag_session": ana.session_cookie}
+    with httpx.Client(base_url=server.url, timeout=15, cookies=cookies) as http:
+        sid = polling_session(http)
+        params = {"EIO": "4", "transport": "polling", "sid": sid}
+        assert http.post("/socket.io/", params=params, content=b"40").status_code == 200
+        assert http.get("/socket.io/", params=params).text.startswith("40")
+        refused = http.post("/socket.io/", params=params, content=f"455-{PLACEHOLDER}".encode())
+        assert refused.status_code == 200  # answered, not left hanging
+        gone = http.get("/socket.io/", params=params)
+        assert gone.status_code == 400 and "disconnected" in gone.text  # the session is over
+    assert healthy(server)
+
+
 async def test_a_small_binary_packet_is_still_answered(
     server: ServerProcess, ana: User, bo: User
 ) -> None:

@@ -117,9 +117,12 @@ class BodyCap:
     code: str = "too_large"
     message: str = ""
 
+    @property
+    def text(self) -> str:
+        return self.message or f"Request bodies here are limited to {self.limit:,} bytes."
+
     def refusal(self) -> bytes:
-        message = self.message or f"Request bodies here are limited to {self.limit:,} bytes."
-        return error_body(self.code, message)
+        return error_body(self.code, self.text)
 
 
 # A refused body is read and dropped up to this much more, for at most this long, so that a
@@ -133,7 +136,7 @@ class BodyTooLarge(HTTPException):
     """Raised into the application when a streamed body passes its cap; ``BodyLimit`` answers."""
 
     def __init__(self, cap: BodyCap) -> None:
-        super().__init__(413, cap.message or f"Request bodies are limited to {cap.limit:,} bytes.")
+        super().__init__(413, cap.text)
 
 
 class BodyLimit:
