@@ -14,13 +14,20 @@ from chinwag import __version__
 from chinwag.api.deps import check_origin
 from chinwag.api.docs import mount_docs
 from chinwag.api.errors import install_error_handlers
-from chinwag.api.middleware import BodyLimit, HostAllowList, RequestContext
+from chinwag.api.middleware import (
+    BodyCap,
+    BodyLimit,
+    HostAllowList,
+    RequestContext,
+    SocketBodyLimit,
+)
 from chinwag.api.routes import health, me, rooms, session
 from chinwag.api.web import mount_web
 from chinwag.config import Settings
 from chinwag.db.engine import Database
 from chinwag.logs import get_logger
 from chinwag.realtime.namespace import ChatNamespace
+from chinwag.realtime.packets import PacketLimitedServer
 from chinwag.realtime.publisher import SocketIORealtime
 from chinwag.schemas import ErrorOut
 from chinwag.security import OriginPolicy
@@ -28,7 +35,6 @@ from chinwag.services import Services
 
 log = get_logger(__name__)
 
-JSON_BODY_LIMIT = 64 * 1024
 # Every API route may refuse with the error envelope; documented so clients can type it.
 API_ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorOut, "description": description}
@@ -44,7 +50,8 @@ API_ERRORS: dict[int | str, dict[str, Any]] = {
         (429, "Rate limited"),
     )
 }
-SOCKET_PAYLOAD_LIMIT = 256 * 1024
+# Room for the multipart framing around an avatar file.
+MULTIPART_OVERHEAD = 64 * 1024
 
 
 class ChinwagApp:
@@ -66,11 +73,12 @@ def create_app(settings: Settings) -> ChinwagApp:
     """Build the whole ASGI application. Nothing happens at import time."""
     settings.media_dir.mkdir(parents=True, exist_ok=True)
     _ = settings.signing_key  # generate and persist the development secret on first start
-    sio = socketio.AsyncServer(
+    sio = PacketLimitedServer(
+        max_packet_bytes=settings.max_socket_packet_bytes,
+        max_attachments=settings.max_socket_attachments,
         async_mode="asgi",
         cors_allowed_origins=[],  # the namespace checks Origin itself and says why it refuses
         async_handlers=False,  # one event at a time per connection: per-client order holds
-        max_http_buffer_size=SOCKET_PAYLOAD_LIMIT,
         logger=False,
         engineio_logger=False,
     )
@@ -105,13 +113,23 @@ def create_app(settings: Settings) -> ChinwagApp:
     api.include_router(health.router, responses=API_ERRORS)
     mount_docs(api)
     mount_web(api)  # GETs no route matched serve the web app's pages
+    avatar_cap = BodyCap(
+        settings.max_avatar_bytes + MULTIPART_OVERHEAD,
+        code="upload_too_large",
+        message=f"Avatars are limited to {settings.max_avatar_bytes:,} bytes.",
+    )
     api.add_middleware(
         BodyLimit,
-        default=JSON_BODY_LIMIT,
-        overrides={"/api/me/avatar": settings.max_avatar_bytes + 64 * 1024},
+        default=BodyCap(settings.max_request_body_bytes),
+        overrides={"/api/me/avatar": avatar_cap},
     )
     api.add_middleware(RequestContext)
-    asgi = socketio.ASGIApp(sio, other_asgi_app=api, socketio_path="socket.io")
+    asgi: ASGIApp = socketio.ASGIApp(sio, other_asgi_app=api, socketio_path="socket.io")
+    socket_cap = BodyCap(
+        settings.max_socket_packet_bytes,
+        message=f"Socket.IO requests are limited to {settings.max_socket_packet_bytes:,} bytes.",
+    )
+    asgi = SocketBodyLimit(asgi, "socket.io", socket_cap)
     if settings.allowed_hosts:
         asgi = HostAllowList(asgi, settings.allowed_hosts)
     return ChinwagApp(api, asgi)

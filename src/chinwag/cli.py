@@ -104,19 +104,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     import uvicorn
 
     from chinwag.app import create_app
+    from chinwag.http_protocol import limited_http_protocol
 
     uvicorn.run(
         create_app(settings),
         host=args.host,
         port=args.port,
         loop="uvloop" if sys.platform != "win32" else "auto",
-        http="httptools",
+        http=limited_http_protocol(settings.max_header_bytes, settings.header_timeout_seconds),
         ws="websockets-sansio",
         log_config=None,
         access_log=False,
         proxy_headers=settings.trust_proxy,
         forwarded_allow_ips="*" if settings.trust_proxy else None,
-        ws_max_size=1024 * 1024,
+        ws_max_size=settings.max_socket_packet_bytes,
         server_header=False,
     )
     return 0

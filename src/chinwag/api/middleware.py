@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import uuid
+from dataclasses import dataclass
 
+import anyio
 import structlog
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -106,10 +109,44 @@ class HostAllowList:
         await send({"type": "http.response.body", "body": body})
 
 
-class BodyLimit:
-    """Refuses request bodies over a cap with 413, by Content-Length or as they stream in."""
+@dataclass(frozen=True)
+class BodyCap:
+    """How many body bytes a request may send, and what a refusal says."""
 
-    def __init__(self, app: ASGIApp, default: int, overrides: dict[str, int]) -> None:
+    limit: int
+    code: str = "too_large"
+    message: str = ""
+
+    @property
+    def text(self) -> str:
+        return self.message or f"Request bodies here are limited to {self.limit:,} bytes."
+
+    def refusal(self) -> bytes:
+        return error_body(self.code, self.text)
+
+
+# A refused body is read and dropped up to this much more, for at most this long, so that a
+# client that sends its whole body before reading (most HTTP libraries) gets to read the 413
+# instead of a reset connection. A body declared larger than that is answered at once.
+DRAIN_BYTES = 8 * 1024 * 1024
+DRAIN_SECONDS = 10.0
+
+
+class BodyTooLarge(HTTPException):
+    """Raised into the application when a streamed body passes its cap; ``BodyLimit`` answers."""
+
+    def __init__(self, cap: BodyCap) -> None:
+        super().__init__(413, cap.text)
+
+
+class BodyLimit:
+    """Refuses request bodies over a cap with 413, by Content-Length or as they stream in.
+
+    The refusal is this middleware's own (the path's code and message), sent after draining
+    a bounded amount of the rest of the body, with ``Connection: close``.
+    """
+
+    def __init__(self, app: ASGIApp, default: BodyCap, overrides: dict[str, BodyCap]) -> None:
         self.app = app
         self.default = default
         self.overrides = overrides
@@ -118,35 +155,113 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.overrides.get(scope["path"], self.default)
-        for name, value in scope.get("headers", []):
-            if name == b"content-length":
-                try:
-                    declared = int(value)
-                except ValueError:
-                    declared = 0
-                if declared > limit:
-                    await self._refuse(send, limit)
-                    return
+        cap = self.overrides.get(scope["path"], self.default)
+        declared = content_length(scope)
+        if declared is not None and declared > cap.limit:
+            await refuse_body(receive, send, 413, cap.refusal(), budget=drain_budget(cap, declared))
+            return
         received = 0
+        overflow: bool | None = None  # once over the cap: whether more body is still to come
+        started = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, overflow
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > limit:
-                    raise HTTPException(413, f"Request bodies here are limited to {limit:,} bytes.")
+                if received > cap.limit:
+                    overflow = bool(message.get("more_body", False))
+                    raise BodyTooLarge(cap)
             return message
 
-        await self.app(scope, limited_receive, send)
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if overflow is not None and not started:
+                return  # the application's answer to BodyTooLarge: ours goes instead
+            started = started or message["type"] == "http.response.start"
+            await send(message)
 
-    async def _refuse(self, send: Send, limit: int) -> None:
-        body = (
-            '{"error":{"code":"too_large","message":"Request bodies here are limited to '
-            f'{limit:,} bytes."}}}}'
-        ).encode()
-        await send_json(send, 413, body, close=True)
+        try:
+            await self.app(scope, limited_receive, guarded_send)
+        except BodyTooLarge:
+            if started:
+                raise
+        if overflow is not None and not started:
+            budget = cap.limit + DRAIN_BYTES - received if overflow else 0
+            await refuse_body(receive, send, 413, cap.refusal(), budget=budget)
+
+
+class SocketBodyLimit:
+    """Engine.IO long-polling POSTs over the packet cap get 413 before Engine.IO sees them.
+
+    python-engineio answers an oversize POST by closing its session and waiting for a GET
+    poll to carry the close packet, so an attacker's POST (that sends no GET) would hang for
+    ever and keep its connection open. Bodies without Content-Length are refused too (411):
+    Engine.IO would read such a body to its end and ignore it.
+    """
+
+    def __init__(self, app: ASGIApp, path: str, cap: BodyCap) -> None:
+        self.app = app
+        self.path = "/" + path.strip("/") + "/"
+        self.cap = cap
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["method"] == "POST"
+            and (scope["path"].rstrip("/") + "/").startswith(self.path)
+        ):
+            declared = content_length(scope)
+            if declared is None:
+                refusal = error_body(
+                    "length_required", "Socket.IO polling requests must carry a Content-Length."
+                )
+                budget = self.cap.limit + DRAIN_BYTES
+                await refuse_body(receive, send, 411, refusal, budget=budget)
+                return
+            if declared > self.cap.limit:
+                budget = drain_budget(self.cap, declared)
+                await refuse_body(receive, send, 413, self.cap.refusal(), budget=budget)
+                return
+        await self.app(scope, receive, send)
+
+
+def content_length(scope: Scope) -> int | None:
+    """The declared body length (the largest, if several are declared), or None."""
+    declared = None
+    for name, value in scope.get("headers", []):
+        if name == b"content-length":
+            try:
+                length = int(value)
+            except ValueError:
+                continue
+            declared = length if declared is None else max(declared, length)
+    return declared
+
+
+def drain_budget(cap: BodyCap, declared: int) -> int:
+    """A body declared over the cap is drained whole if it is within the drain allowance."""
+    return declared if declared <= cap.limit + DRAIN_BYTES else 0
+
+
+async def refuse_body(
+    receive: Receive, send: Send, status: int, body: bytes, *, budget: int
+) -> None:
+    """Answer ``status`` and close, after reading and dropping up to ``budget`` bytes of what
+    is left of the body (for at most ``DRAIN_SECONDS``)."""
+    with anyio.move_on_after(DRAIN_SECONDS):
+        while budget > 0:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            budget -= len(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+    await send_json(send, status, body, close=True)
+
+
+def error_body(code: str, message: str) -> bytes:
+    return json.dumps({"error": {"code": code, "message": message}}).encode()
 
 
 async def send_json(send: Send, status: int, body: bytes, *, close: bool = False) -> None:
