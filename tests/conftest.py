@@ -34,6 +34,20 @@ def server(
         yield proc
 
 
+SHORT_SESSION_SECONDS = 3
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+def short_session_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    """A server whose sessions last ``SHORT_SESSION_SECONDS``."""
+    env = {**SERVER_ENV, "CHINWAG_SESSION_TTL_SECONDS": str(SHORT_SESSION_SECONDS)}
+    data_dir = tmp_path_factory.mktemp(f"short-session-{request.param}")
+    with run_server_on(request.param, data_dir, env) as proc:
+        yield proc
+
+
 @pytest.fixture
 def make_user(server: ServerProcess) -> Iterator[Callable[..., User]]:
     """Signs up a fresh user (logged in) on the server; closes their client afterwards."""

@@ -8,15 +8,13 @@ entitled to, which arrives only after everything emitted to it before.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import httpx
-import pytest
 
-from tests.conftest import SERVER_ENV
 from tests.live_support import Client, async_http, error_code, online, room_with
-from tests.support import PASSWORD, ServerProcess, User, run_server_on, unique_name
+from tests.support import PASSWORD, ServerProcess, User, unique_name
 
 MakeUser = Callable[..., User]
 ROUNDS = 12  # each race, per backend; the old code lost it within three
@@ -40,16 +38,6 @@ async def connect_racing(client: Client) -> bool:
 
 
 # ---- 1. an expired session stops listening ----------------------------------------------------
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
-def short_session_server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ServerProcess]:
-    env = {**SERVER_ENV, "CHINWAG_SESSION_TTL_SECONDS": "3"}
-    data_dir = tmp_path_factory.mktemp(f"expiring-{request.param}")
-    with run_server_on(request.param, data_dir, env) as proc:
-        yield proc
-
-
 async def test_a_socket_is_closed_when_its_session_expires_and_goes_offline(
     short_session_server: ServerProcess,
 ) -> None:

@@ -11,7 +11,7 @@ import os
 import select
 import socket
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,19 +38,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 
 
 @pytest.fixture
-def ana(server: ServerProcess) -> Iterator[User]:
-    user = User(server.url, unique_name(), "Ana", PASSWORD)
-    assert user.sign_up().status_code == 201
-    yield user
-    user.close()
+def ana(make_user: Callable[..., User]) -> User:
+    return make_user("Ana")
 
 
 @pytest.fixture
-def bo(server: ServerProcess) -> Iterator[User]:
-    user = User(server.url, unique_name(), "Bo", PASSWORD)
-    assert user.sign_up().status_code == 201
-    yield user
-    user.close()
+def bo(make_user: Callable[..., User]) -> User:
+    return make_user("Bo")
 
 
 # ---- helpers -----------------------------------------------------------------------------------
