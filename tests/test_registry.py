@@ -6,6 +6,9 @@ each rule is shown on its own, with a clock the test moves.
 
 from __future__ import annotations
 
+import pytest
+
+from chinwag.realtime import registry as registry_module
 from chinwag.realtime.registry import TOMBSTONE_SECONDS, ConnectionRegistry
 from chinwag.services.realtime import Audience, MemberRevoked, Removed, RoomGone, SessionEnded
 
@@ -129,3 +132,14 @@ def test_closing_forgets_the_connection_everywhere() -> None:
     assert registry.close("a1") == []
     assert registry.targets(Audience.own(ANA), Audience.room_subscribers(ROOM)) == []
     assert registry.connections_of_session("s1") == []
+
+
+def test_tombstones_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A flood of leaves and destroyed rooms cannot grow the registry without bound."""
+    monkeypatch.setattr(registry_module, "MAX_TOMBSTONES", 3)
+    registry, _ = registry_with(("a1", "s1", ANA))
+    for room in range(100, 110):
+        registry.apply(registry.hold([RoomGone(room), MemberRevoked(ANA, room, version=1)]))
+    assert registry.tombstones() <= (3, 3)
+    # the newest are kept: a just-destroyed room still cannot be entered
+    assert registry.subscribe("a1", 109) is False

@@ -26,7 +26,7 @@ PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "development"}
 PREFIX = "CHINWAG_"
 # CHINWAG_* names that are not settings and are let through: the service links Kubernetes
 # injects for a Service named chinwag, and the web app's dev server's (frontend/vite.config.ts).
-FOREIGN_NAMES = re.compile(r"CHINWAG_(SERVICE_HOST|SERVICE_PORT(_\w+)?|PORT(_\w+)?|BACKEND)")
+FOREIGN_NAMES = re.compile(r"CHINWAG_(SERVICE_HOST|SERVICE_PORT(_\w+)?|PORT(_\w+)?)")
 # Database URLs as operators write them, and the async drivers Chinwag runs them with.
 DRIVERS = {
     "postgres": "postgresql+asyncpg",

@@ -46,6 +46,7 @@ TOMBSTONE_SECONDS = 600.0
 MAX_TOMBSTONES = 100_000
 
 K = TypeVar("K")
+V = TypeVar("V")
 HoldKey = tuple[str, int | str] | tuple[str, int, int]
 
 
@@ -112,6 +113,10 @@ class ConnectionRegistry:
         for room in confirmed:
             _discard(self._by_room, room, conn_id)
         return sorted(confirmed)
+
+    def tombstones(self) -> tuple[int, int]:
+        """How many member revocations and destroyed rooms are remembered."""
+        return len(self._revoked), len(self._gone)
 
     def connections_of_session(self, session_id: str) -> list[str]:
         return sorted(self._by_session.get(session_id, ()))
@@ -221,6 +226,8 @@ class ConnectionRegistry:
                 )
             elif isinstance(revocation, RoomGone):
                 self._gone[revocation.room_id] = forget_at
+                if len(self._gone) > MAX_TOMBSTONES:
+                    self._sweep()
                 pending = [c for c, conn in self._conns.items() if revocation.room_id in conn.rooms]
                 removed += self._end_subscriptions(revocation.room_id, pending)
             elif isinstance(revocation, SessionEnded):
@@ -242,8 +249,8 @@ class ConnectionRegistry:
         now = self.clock()
         self._revoked = {k: v for k, v in self._revoked.items() if v[1] > now}
         self._gone = {k: v for k, v in self._gone.items() if v > now}
-        while len(self._revoked) > MAX_TOMBSTONES:  # oldest first (insertion order)
-            del self._revoked[next(iter(self._revoked))]
+        _keep_newest(self._revoked, MAX_TOMBSTONES)
+        _keep_newest(self._gone, MAX_TOMBSTONES)
 
     def _end_subscriptions(self, room_id: int, conn_ids: Iterable[str]) -> list[Removed]:
         removed = []
@@ -255,6 +262,12 @@ class ConnectionRegistry:
             if confirmed and conn.user_id is not None:
                 removed.append(Removed(conn_id, conn.user_id, room_id))
         return removed
+
+
+def _keep_newest(tombstones: dict[K, V], most: int) -> None:
+    """Forget the oldest entries (dicts keep insertion order) beyond ``most``."""
+    while len(tombstones) > most:
+        del tombstones[next(iter(tombstones))]
 
 
 def _discard(index: dict[K, set[str]], key: K, conn_id: str) -> None:
