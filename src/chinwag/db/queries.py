@@ -131,16 +131,20 @@ async def bump_version(s: AsyncSession, room_id: int) -> int | None:
 
 
 async def get_message_by_client_id(
-    s: AsyncSession, room_id: int, sender_id: int, client_id: str
-) -> Message | None:
+    s: AsyncSession, room_code: str, sender_id: int, client_id: str
+) -> tuple[Message, Room] | None:
+    """The message ``sender_id`` stored under ``client_id`` in the room with this code."""
     result = await s.execute(
-        select(Message).where(
-            Message.room_id == room_id,
+        select(Message, Room)
+        .join(Room, Room.id == Message.room_id)
+        .where(
+            Room.code == room_code,
             Message.sender_id == sender_id,
             Message.client_id == client_id,
         )
     )
-    return result.scalar_one_or_none()
+    row = result.one_or_none()
+    return (row[0], row[1]) if row else None
 
 
 def pair(a: int, b: int) -> tuple[int, int]:

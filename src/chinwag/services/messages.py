@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from chinwag.config import Settings
 from chinwag.db import queries
 from chinwag.db.engine import Database
-from chinwag.db.models import Message, Room, User, utcnow
+from chinwag.db.models import Message, User, utcnow
 from chinwag.errors import InvalidInput, NotFound
 from chinwag.schemas import ConversationOut, MessageOut, MessagePage, SendMessage
-from chinwag.services.access import access_room, require_member_by_username, room_not_found
+from chinwag.services.access import (
+    access_room,
+    normalize_code,
+    require_member,
+    require_member_by_username,
+    room_not_found,
+)
 from chinwag.services.ratelimit import RateLimiter
 from chinwag.services.realtime import Audience
 from chinwag.services.tx import Committer, Tx
@@ -39,9 +44,7 @@ class MessageService:
         lost ack: it is answered from a read, without a write transaction, broadcasts
         nothing, and counts against the retry limit rather than the sending one.
         """
-        async with self.db.read() as s:
-            room = await access_room(s, user, data.room)
-            existing = await self._stored(s, room, user, data.client_id)
+        existing = await self._find_retry(user, data)
         if existing is not None:
             self.retries.hit(f"retry:{user.id}", "You are retrying messages too fast; slow down.")
             return existing, False
@@ -50,12 +53,13 @@ class MessageService:
             async with self.committer.transaction() as tx:
                 out = await self._store(tx, user, data)
         except IntegrityError:
-            # a concurrent send with the same client_id won the race (or the room is gone,
-            # which _find_retry reports as room_not_found)
+            # a concurrent send with the same client_id won the race, or the room is gone
             existing = await self._find_retry(user, data)
-            if existing is None:
-                raise
-            return existing, False
+            if existing is not None:
+                return existing, False
+            async with self.db.read() as s:
+                await access_room(s, user, data.room)  # room_not_found, not_member
+            raise
         return out, True
 
     async def _store(self, tx: Tx, user: User, data: SendMessage) -> MessageOut:
@@ -103,18 +107,17 @@ class MessageService:
         return out
 
     async def _find_retry(self, user: User, data: SendMessage) -> MessageOut | None:
+        """The message ``user`` already stored in the room under ``client_id``, if any: one
+        query for a new send; membership is checked only when there is one to answer."""
         async with self.db.read() as s:
-            room = await access_room(s, user, data.room)
-            return await self._stored(s, room, user, data.client_id)
-
-    async def _stored(
-        self, s: AsyncSession, room: Room, user: User, client_id: str
-    ) -> MessageOut | None:
-        """The message ``user`` already stored in ``room`` under ``client_id``, if any."""
-        message = await queries.get_message_by_client_id(s, room.id, user.id, client_id)
-        if message is None:
-            return None
-        users = await queries.get_users(s, [message.sender_id, message.recipient_id or 0])
+            found = await queries.get_message_by_client_id(
+                s, normalize_code(data.room), user.id, data.client_id
+            )
+            if found is None:
+                return None
+            message, room = found
+            await require_member(s, user, room)
+            users = await queries.get_users(s, [message.sender_id, message.recipient_id or 0])
         return message_out(
             message, room, users[message.sender_id], users.get(message.recipient_id or 0)
         )
