@@ -1,5 +1,6 @@
 """No single client can flood the live side (issue 6, findings 10 and 11): room:enter and
-room:exit, member search and retries of stored messages each have a per-user limit."""
+room:exit, member search, retries of stored messages and room creation each have a
+per-user limit."""
 
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ LIMITED_ENV = {
     "CHINWAG_SEARCH_WINDOW_SECONDS": "600",
     "CHINWAG_RETRIES_PER_WINDOW": str(LIMIT),
     "CHINWAG_RETRY_WINDOW_SECONDS": "600",
+    "CHINWAG_ROOMS_PER_WINDOW": str(LIMIT),
+    "CHINWAG_ROOM_WINDOW_SECONDS": "600",
     "CHINWAG_MESSAGES_PER_WINDOW": "2",
     "CHINWAG_MESSAGE_WINDOW_SECONDS": "600",
 }
@@ -127,3 +130,14 @@ async def test_a_retry_needs_no_write_transaction(tmp_path: Path) -> None:
                 writer.execute("ROLLBACK")
                 writer.close()
             assert (await pending)["ok"]
+
+
+def test_creating_rooms_is_limited_per_user(limited_server: ServerProcess) -> None:
+    with people(limited_server, 2) as (ana, bo):
+        codes = [ana.create_room(f"Room {i}") for i in range(LIMIT)]
+        refused = ana.post("/api/rooms", json={"name": "One too many"})
+        assert refused.status_code == 429 and error_code(refused) == "rate_limited"
+        assert int(refused.headers["retry-after"]) >= 1
+        mine = ana.get("/api/rooms").json()["rooms"]
+        assert sorted(r["code"] for r in mine) == sorted(codes)  # nothing more was made
+        assert bo.post("/api/rooms", json={"name": "Bo's"}).status_code == 201

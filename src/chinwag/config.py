@@ -191,6 +191,12 @@ class Settings(BaseSettings):
     search_window_seconds: float = Field(
         10.0, gt=0, description="The window CHINWAG_SEARCHES_PER_WINDOW counts over."
     )
+    rooms_per_window: int = Field(
+        20, ge=1, description="Rooms a user may create per window before 429."
+    )
+    room_window_seconds: float = Field(
+        3600.0, gt=0, description="The window of CHINWAG_ROOMS_PER_WINDOW, in seconds."
+    )
     max_avatar_pixels: int = Field(
         16_000_000,
         ge=1,

@@ -39,7 +39,7 @@ class Services:
             settings=settings,
             db=db,
             accounts=accounts,
-            rooms=RoomService(db, committer),
+            rooms=RoomService(settings, db, committer),
             messages=MessageService(settings, db, committer, typing),
             typing=typing,
             live=live,
