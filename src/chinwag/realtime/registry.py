@@ -118,9 +118,6 @@ class ConnectionRegistry:
         """How many member revocations and destroyed rooms are remembered."""
         return len(self._revoked), len(self._gone)
 
-    def connections_of_session(self, session_id: str) -> list[str]:
-        return sorted(self._by_session.get(session_id, ()))
-
     # ---- rooms -------------------------------------------------------------------------------
     def subscribe(self, conn_id: str, room_id: int) -> bool:
         """A pending subscription; False if the connection is not active or the room is gone."""
@@ -146,10 +143,6 @@ class ConnectionRegistry:
         if confirmed:
             _discard(self._by_room, room_id, conn_id)
         return confirmed
-
-    def is_subscribed(self, conn_id: str, room_id: int) -> bool:
-        conn = self._conns.get(conn_id)
-        return conn is not None and conn.rooms.get(room_id, False)
 
     # ---- delivery ----------------------------------------------------------------------------
     def targets(self, *audiences: Audience) -> list[str]:

@@ -52,10 +52,6 @@ class PresenceRegistry:
     def is_online(self, room_id: int, user_id: int) -> bool:
         return user_id in self._rooms.get(room_id, {})
 
-    def has_entered(self, room_id: int, conn_id: str) -> bool:
-        entry = self._conns.get(conn_id)
-        return entry is not None and room_id in entry[1]
-
     def drop_room(self, room_id: int) -> None:
         for conns in self._rooms.pop(room_id, {}).values():
             for conn_id in conns:
