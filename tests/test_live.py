@@ -286,3 +286,22 @@ async def test_searching_members_by_name(make_user: MakeUser) -> None:
         assert response.status_code == 200
         members = {u["username"]: u["online"] for u in response.json()["users"]}
         assert members == {ana.username: True, cy.username: False}
+
+
+async def test_a_renamed_user_is_named_anew_on_the_sockets_already_open(
+    make_user: MakeUser,
+) -> None:
+    """Sockets keep their user in memory (no database read per event): a profile change
+    must reach that copy, so the next event the socket sends carries the new name."""
+    ana, bo = make_user("Ana Before"), make_user()
+    code = room_with(ana, bo)
+    async with online(ana, bo) as (a, b):
+        await a.enter(code)
+        await b.enter(code)
+        assert ana.patch("/api/me", json={"full_name": "Ana After"}).status_code == 200
+        await b.wait_for("user:updated", lambda e: e["user"]["full_name"] == "Ana After")
+        assert (await a.call("typing", {"room": code, "active": True}))["ok"]
+        event = await b.wait_for("typing", typing_of(ana, active=True))
+        assert event["user"]["full_name"] == "Ana After"
+        sent = await a.send(code, "signed anew")
+        assert sent["message"]["sender"]["full_name"] == "Ana After"

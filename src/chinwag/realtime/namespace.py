@@ -134,13 +134,11 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
     async def _current_user(self, sid: str) -> User:
         """Re-check the login on every event: a logged-out or expired session acts no more."""
-        session = await self.get_session(sid)
         try:
-            _, user = await self.services.accounts.require_session_id(session["session_id"])
+            return await self.services.live.current_user(sid)
         except NotAuthenticated:
             await self.disconnect(sid)
             raise
-        return user
 
     # ---- events ------------------------------------------------------------------------------
     async def room_enter(self, sid: str, user: User, data: Any) -> Ack:

@@ -48,6 +48,9 @@ class SocketIORealtime:
             timer.cancel()
         return self.registry.close(conn_id)
 
+    async def is_live(self, conn_id: str) -> bool:
+        return self.registry.is_live(conn_id)
+
     def _arm_expiry(self, conn_id: str) -> None:
         conn = self.registry.get(conn_id)
         if conn is None:

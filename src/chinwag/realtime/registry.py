@@ -98,6 +98,15 @@ class ConnectionRegistry:
         self._by_user.setdefault(user_id, set()).add(conn_id)
         return True
 
+    def is_live(self, conn_id: str) -> bool:
+        conn = self._conns.get(conn_id)
+        return (
+            conn is not None
+            and conn.active
+            and conn.expires_at > self.clock()
+            and not self._held[("session", conn.session_id)]
+        )
+
     def get(self, conn_id: str) -> Connection | None:
         return self._conns.get(conn_id)
 

@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import secrets
 import weakref
+from collections.abc import Callable
 from datetime import timedelta
 
 from argon2 import PasswordHasher
@@ -47,6 +48,8 @@ class AccountService:
         self.settings = settings
         self.db = db
         self.committer = committer
+        # told (after the commit) when a user's profile changed: the live service's cache
+        self.on_user_updated: list[Callable[[User], None]] = []
         self.hasher = PasswordHasher()
         # argon2id takes ~64 MiB and tens of milliseconds of CPU per check: a few threads
         # bound the memory, and a short line keeps a flood from delaying everyone for long.
@@ -223,4 +226,9 @@ class AccountService:
         room_ids = await queries.list_room_ids_of_user(tx.s, user.id)
         event = UserUpdatedEvent(user=user_out(user)).model_dump(mode="json")
         audiences = [Audience.own(user.id), *map(Audience.room_subscribers, room_ids)]
+        tx.after_commit(lambda: self._user_updated(user))
         tx.publish("user:updated", event, *audiences)
+
+    async def _user_updated(self, user: User) -> None:
+        for listener in self.on_user_updated:
+            listener(user)

@@ -52,6 +52,10 @@ class LiveService:
         self.accounts = accounts
         self.presence = presence
         self.typing = typing
+        # the user behind each live connection, kept fresh by profile changes: events need
+        # no database round trip to know who sends them
+        self._users: dict[str, User] = {}
+        accounts.on_user_updated.append(self._user_updated)
         self.enters = RateLimiter(settings.enters_per_window, settings.enter_window_seconds)
         self.searches = RateLimiter(settings.searches_per_window, settings.search_window_seconds)
 
@@ -68,10 +72,25 @@ class LiveService:
         except BaseException:
             await self.realtime.close(conn_id)
             raise
+        self._users[conn_id] = user
         return session, user
+
+    async def current_user(self, conn_id: str) -> User:
+        """The user of a live connection, checked on every event without a database read:
+        the registry ends a connection whose session ended, is being ended or expired."""
+        user = self._users.get(conn_id)
+        if user is None or not await self.realtime.is_live(conn_id):
+            raise NotAuthenticated("Your session has expired or was ended; log in again.")
+        return user
+
+    def _user_updated(self, user: User) -> None:
+        for conn_id, known in self._users.items():
+            if known.id == user.id:
+                self._users[conn_id] = user
 
     async def disconnected(self, conn_id: str) -> None:
         """A connection ended: the user goes offline where this was their last one."""
+        self._users.pop(conn_id, None)
         await self.realtime.close(conn_id)
         gone = []
         for room_id in self.presence.rooms_of(conn_id):

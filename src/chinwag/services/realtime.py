@@ -107,6 +107,10 @@ class Realtime(Protocol):
     async def close(self, conn_id: str) -> list[int]:
         """The connection ended; returns the rooms it had entered."""
 
+    async def is_live(self, conn_id: str) -> bool:
+        """Whether the connection may act and receive now: active, its session neither
+        ended nor being ended, and not expired."""
+
     # ---- rooms -------------------------------------------------------------------------------
     async def subscribe(self, conn_id: str, room_id: int) -> None:
         """Start entering a room: pending, nothing delivered, until ``confirm``."""
