@@ -22,8 +22,10 @@ DROPPED = "<connection closed by the server>"
 class Client(Socket):
     """A Socket that also records events the base class does not name (catch-all)."""
 
-    def __init__(self, url: str, cookie: str | None, *, origin: str | None = None) -> None:
-        super().__init__(url, cookie, origin=origin)
+    def __init__(
+        self, url: str, cookie: str | None, *, origin: str | None = None, http_session: Any = None
+    ) -> None:
+        super().__init__(url, cookie, origin=origin, http_session=http_session)
         self.client.on("*", self._any)
 
     async def _any(self, event: str, *args: Any) -> None:

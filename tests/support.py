@@ -207,11 +207,14 @@ class Socket:
 
     EVENTS = ("message", "typing", "presence", "room:destroyed", "room:left", "user:updated")
 
-    def __init__(self, url: str, cookie: str | None, *, origin: str | None = None) -> None:
+    def __init__(
+        self, url: str, cookie: str | None, *, origin: str | None = None, http_session: Any = None
+    ) -> None:
         self.url = url
         self.cookie = cookie
         self.origin = origin
-        self.client = socketio.AsyncClient(reconnection=False)
+        # an aiohttp session of the caller's, e.g. one that sends the cookie on every poll
+        self.client = socketio.AsyncClient(reconnection=False, http_session=http_session)
         self.events: list[tuple[str, Any]] = []
         self._changed = asyncio.Event()
         self.disconnected = asyncio.Event()

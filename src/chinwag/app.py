@@ -123,7 +123,7 @@ def create_app(settings: Settings) -> ChinwagApp:
         default=BodyCap(settings.max_request_body_bytes),
         overrides={"/api/me/avatar": avatar_cap},
     )
-    api.add_middleware(RequestContext)
+    api.add_middleware(RequestContext, node_name=settings.node_name)
     asgi: ASGIApp = socketio.ASGIApp(sio, other_asgi_app=api, socketio_path="socket.io")
     socket_cap = BodyCap(
         settings.max_socket_packet_bytes,

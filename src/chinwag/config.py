@@ -128,6 +128,13 @@ class Settings(BaseSettings):
         False,
         description="Trust X-Forwarded-Proto/Host/For from a reverse proxy. Only behind one.",
     )
+    node_name: str = Field(
+        "",
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_.:-]*$",
+        description="This node's name, sent as X-Chinwag-Node on every HTTP answer when set "
+        "(to see which node behind a load balancer answered); empty sends nothing.",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Least severe log lines written: debug, info, warning or error."
     )

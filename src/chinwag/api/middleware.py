@@ -34,8 +34,9 @@ class RequestContext:
     """Binds a request id (echoed as ``X-Request-Id``), refuses URLs with NUL characters, and
     logs one line per request."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, node_name: str = "") -> None:
         self.app = app
+        self.node = [(b"x-chinwag-node", node_name.encode())] if node_name else []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -53,6 +54,7 @@ class RequestContext:
                 message["headers"] = [
                     *message.get("headers", []),
                     (b"x-request-id", request_id.encode()),
+                    *self.node,
                 ]
             await send(message)
 
