@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,6 +33,8 @@ from tests.support import (
 
 NODES = 3
 ROUNDS = 4
+KEY_READERS = 6
+KEY_ROUNDS = 50
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -125,3 +128,40 @@ async def test_migrate_run_together_applies_once(
             outputs = [(await run.communicate())[0].decode(errors="replace") for run in runs]
         assert [run.returncode for run in runs] == [0] * NODES, "\n".join(outputs)
         assert await applied_revisions(url) == [head()]
+
+
+# Reads data dirs on stdin and answers each one's secret key, so one set of processes can
+# race for many fresh data dirs without paying for a start each time.
+KEY_READER = """
+import sys
+from chinwag.config import Settings
+for line in sys.stdin:
+    print(Settings(data_dir=line.strip()).signing_key.decode(), flush=True)
+"""
+
+
+def test_processes_starting_together_share_one_secret_key(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHINWAG_")}
+    with contextlib.ExitStack() as stack:
+        readers = [
+            stack.enter_context(
+                subprocess.Popen(  # noqa: S603 - our own interpreter
+                    [sys.executable, "-c", KEY_READER],
+                    env=env,
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    text=True,
+                )
+            )
+            for _ in range(KEY_READERS)
+        ]
+        for round_no in range(KEY_ROUNDS):
+            data_dir = tmp_path / f"r{round_no}"
+            for reader in readers:
+                assert reader.stdin is not None
+                reader.stdin.write(f"{data_dir}\n")
+                reader.stdin.flush()
+            keys = {reader.stdout.readline().strip() for reader in readers if reader.stdout}
+            assert keys == {(data_dir / "secret_key").read_text().strip()}
+            assert "" not in keys
+            assert [path.name for path in data_dir.iterdir()] == ["secret_key"]
