@@ -48,6 +48,11 @@ class ServerProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30.0) -> None:
+        self.launch()
+        self.wait_ready(timeout)
+
+    def launch(self) -> None:
+        """Start the process without waiting for it (``wait_ready`` waits)."""
         self.log_path = self.data_dir / f"server-{self.port}.log"
         env = {**os.environ, "CHINWAG_DATA_DIR": str(self.data_dir), **self.env}
         with self.log_path.open("ab") as log:
@@ -57,6 +62,9 @@ class ServerProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        assert self.proc is not None, "launch() first"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -118,6 +126,24 @@ def run_server(tmp: Path, env: dict[str, str] | None = None) -> Iterator[ServerP
         yield server
     finally:
         server.stop()
+
+
+@contextlib.contextmanager
+def run_servers_together(
+    data_dir: Path, env: dict[str, str], count: int
+) -> Iterator[list[ServerProcess]]:
+    """``count`` servers on one data dir and database, all launched before any is awaited:
+    they migrate and create the secret key at the same moment, as nodes started together do."""
+    servers = [ServerProcess(data_dir=data_dir, env=env) for _ in range(count)]
+    try:
+        for server in servers:
+            server.launch()
+        for server in servers:
+            server.wait_ready()
+        yield servers
+    finally:
+        for server in servers:
+            server.stop()
 
 
 @contextlib.contextmanager

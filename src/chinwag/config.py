@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import os
 import re
 import secrets
+import tempfile
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
@@ -314,6 +317,21 @@ class Settings(BaseSettings):
         path = self.data_dir / SECRET_FILE
         if not path.exists():
             self.data_dir.mkdir(parents=True, exist_ok=True)
-            path.touch(mode=0o600)
-            path.write_text(secrets.token_urlsafe(48))
+            create_once(path, secrets.token_urlsafe(48))
         return path.read_text().strip().encode()
+
+
+def create_once(path: Path, content: str) -> None:
+    """Create ``path`` (mode 0600) holding ``content``, unless it exists by then.
+
+    The file is written beside, then hard-linked into place, which fails if the name is
+    taken: it appears whole or not at all, so processes starting together on one data dir
+    all read the one file that won and never an empty or half-written one."""
+    fd, spare = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as file:
+            file.write(content)
+        with contextlib.suppress(FileExistsError):
+            os.link(spare, path)
+    finally:
+        os.unlink(spare)

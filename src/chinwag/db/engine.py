@@ -69,9 +69,10 @@ class Database:
         self.url = url
         self.engine = create_engine(url)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
-        writer = self.engine.execution_options(**{_IMMEDIATE: True})
+        # The same engine whose transactions take SQLite's write lock up front.
+        self.writer = self.engine.execution_options(**{_IMMEDIATE: True})
         self._read = async_sessionmaker(self.engine, expire_on_commit=False)
-        self._write = async_sessionmaker(writer, expire_on_commit=False)
+        self._write = async_sessionmaker(self.writer, expire_on_commit=False)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:

@@ -6,12 +6,20 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chinwag.db.engine import Database, DatabaseUnavailable, describe_failure
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+# The PostgreSQL advisory lock that migrations run under: the eight ASCII bytes "chinwag!"
+# as a big-endian signed 64-bit integer, 7163091130502965025 (in pg_locks: classid
+# 1667787118, objid 2002872097). Every `chinwag serve` and `chinwag migrate` holds it for
+# its migration transaction, so nodes started together migrate one at a time and the later
+# ones find the schema at head.
+MIGRATION_LOCK_KEY = int.from_bytes(b"chinwag!", "big", signed=True)
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -36,10 +44,15 @@ async def migrate(database_url: str, revision: str = "head") -> None:
     database = Database(database_url)
     try:
         await database.require_reachable()
-        async with database.engine.connect() as conn:
+        # On SQLite the writer's BEGIN IMMEDIATE takes the write lock before the version is
+        # read: a deferred transaction that reads and then writes would fail at once, not
+        # wait, when another process migrated in between.
+        async with database.writer.connect() as conn:
             if database.is_sqlite:
                 await _sqlite_foreign_keys(conn, on=False)
             async with conn.begin():
+                if not database.is_sqlite:
+                    await _postgres_migration_lock(conn)
                 await conn.run_sync(lambda sync: command.upgrade(alembic_config(sync), revision))
                 if database.is_sqlite:
                     broken = (await conn.exec_driver_sql("PRAGMA foreign_key_check")).all()
@@ -49,6 +62,11 @@ async def migrate(database_url: str, revision: str = "head") -> None:
                 await _sqlite_foreign_keys(conn, on=True)
     finally:
         await database.dispose()
+
+
+async def _postgres_migration_lock(conn: AsyncConnection) -> None:
+    """Wait for the migration lock and hold it until this transaction ends."""
+    await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
 
 
 async def _sqlite_foreign_keys(conn: AsyncConnection, *, on: bool) -> None:
