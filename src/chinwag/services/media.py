@@ -141,17 +141,19 @@ class MediaService:
                 code="upload_too_large",
             )
         thumbnail = await self.decodes.run(make_thumbnail, data, self.settings.max_avatar_pixels)
-        name = hashlib.sha256(thumbnail).hexdigest() + ".webp"
-        return await self._replace(user, name, thumbnail)
+        return await self._replace(user, thumbnail)
 
     async def remove_avatar(self, user: User) -> User:
-        return await self._replace(user, None, b"")
+        return await self._replace(user, None)
 
-    async def _replace(self, user: User, name: str | None, thumbnail: bytes) -> User:
-        """Point the user at avatar ``name``, stored in the same transaction; members see it
-        (``user:updated``) after the commit. Then the old one goes if nobody shows it."""
+    async def _replace(self, user: User, thumbnail: bytes | None) -> User:
+        """Point the user at ``thumbnail`` (stored in the same transaction) or at none;
+        members see it (``user:updated``) after the commit. Then the old one goes if nobody
+        shows it."""
+        name: str | None = None
         async with self.accounts.committer.transaction() as tx:
-            if name is not None:
+            if thumbnail is not None:
+                name = hashlib.sha256(thumbnail).hexdigest() + ".webp"
                 await self._claim(tx.s, name, thumbnail)
             # locked, so that of two changes at once the second sees the first's avatar as old
             row = await tx.s.get(User, user.id, with_for_update=True)
