@@ -8,14 +8,13 @@ import os
 import re
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from PIL import Image
 
-from tests.support import ServerProcess, User, connected
+from tests.support import ServerProcess, User, connected, db_column
 
 MakeUser = Callable[..., User]
 MAX_AVATAR_BYTES = 5 * 1024 * 1024  # the server's default
@@ -65,18 +64,14 @@ def fetch(server: ServerProcess, path: str) -> httpx.Response:
         return anonymous.get(path)
 
 
-@pytest.fixture
-def avatars(server: ServerProcess) -> Path:
-    return server.data_dir / "media" / "avatars"
-
-
-def files_in(folder: Path) -> set[str]:
-    return {p.name for p in folder.iterdir()} if folder.exists() else set()
+def stored(server: ServerProcess) -> set[str]:
+    """The names of the avatars in the server's database."""
+    return set(db_column(server, "SELECT name FROM avatars"))
 
 
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG", "GIF", "WEBP"])
 def test_upload_is_served_as_a_256px_webp_named_by_its_hash(
-    fmt: str, make_user: MakeUser, server: ServerProcess, avatars: Path
+    fmt: str, make_user: MakeUser, server: ServerProcess
 ) -> None:
     ana = make_user("Ana Lima")
     response = upload(ana, picture(fmt))
@@ -87,7 +82,7 @@ def test_upload_is_served_as_a_256px_webp_named_by_its_hash(
         "avatar_url": f"/media/avatars/{name}",
     }
     assert ana.get("/api/me").json()["avatar_url"] == f"/media/avatars/{name}"
-    assert (avatars / name).is_file()
+    assert name in stored(server)
 
     served = fetch(server, f"/media/avatars/{name}")
     assert served.status_code == 200
@@ -118,36 +113,34 @@ def test_odd_images_still_make_a_square_thumbnail(
             assert image.size == (256, 256)
 
 
-def test_the_same_image_gets_the_same_url(
-    make_user: MakeUser, server: ServerProcess, avatars: Path
-) -> None:
+def test_the_same_image_gets_the_same_url(make_user: MakeUser, server: ServerProcess) -> None:
     ana, bo = make_user(), make_user()
     data = picture("PNG")
     first = avatar_name(upload(ana, data))
-    before = files_in(avatars)
+    before = stored(server)
     assert avatar_name(upload(ana, data)) == first
-    assert avatar_name(upload(bo, data)) == first  # one file for everyone who shows it
-    assert files_in(avatars) == before
+    assert avatar_name(upload(bo, data)) == first  # one row for everyone who shows it
+    assert stored(server) == before
     assert fetch(server, f"/media/avatars/{first}").status_code == 200
 
 
-def test_replacing_an_avatar_deletes_the_old_file(
-    make_user: MakeUser, server: ServerProcess, avatars: Path
+def test_replacing_an_avatar_deletes_the_old_one(
+    make_user: MakeUser, server: ServerProcess
 ) -> None:
     ana = make_user()
     old = avatar_name(upload(ana, picture("JPEG")))
-    assert (avatars / old).is_file()
+    assert old in stored(server)
     new = avatar_name(upload(ana, picture("PNG")))
     assert new != old
-    assert (avatars / new).is_file()
-    assert not (avatars / old).exists()
+    assert new in stored(server)
+    assert old not in stored(server)
     missing = fetch(server, f"/media/avatars/{old}")
     assert missing.status_code == 404
     assert error_code(missing) == "not_found"
 
 
-def test_a_file_another_user_shows_is_kept_until_the_last_one_moves_on(
-    make_user: MakeUser, server: ServerProcess, avatars: Path
+def test_an_avatar_another_user_shows_is_kept_until_the_last_one_moves_on(
+    make_user: MakeUser, server: ServerProcess
 ) -> None:
     ana, bo = make_user(), make_user()
     shared = picture("WEBP")
@@ -155,21 +148,22 @@ def test_a_file_another_user_shows_is_kept_until_the_last_one_moves_on(
     assert avatar_name(upload(bo, shared)) == name
 
     avatar_name(upload(ana, picture("PNG")))  # Ana moves on; Bo still shows it
-    assert (avatars / name).is_file()
+    assert name in stored(server)
     assert fetch(server, f"/media/avatars/{name}").status_code == 200
 
     response = bo.delete("/api/me/avatar")  # the last one moves on
     assert response.status_code == 200, response.text
-    assert not (avatars / name).exists()
+    assert name not in stored(server)
     assert fetch(server, f"/media/avatars/{name}").status_code == 404
 
 
-def test_a_shared_file_survives_one_user_leaving_it_as_another_takes_it(
-    make_user: MakeUser, server: ServerProcess, avatars: Path
+def test_a_shared_avatar_survives_one_user_leaving_it_as_another_takes_it(
+    make_user: MakeUser, server: ServerProcess
 ) -> None:
     # Ana moves from X to Y while Bo picks X, at the same time. Before the server serialised
     # this, Ana's clean-up could delete X between Bo's "X is already there" and Bo's commit,
-    # leaving Bo pointing at a missing file in about one round in three.
+    # leaving Bo pointing at a missing file in about one round in three. Now the database
+    # does it (tests/test_avatar_storage.py runs the same race across two nodes).
     ana, bo = make_user(), make_user()
     x, y = picture("PNG", (64, 64)), picture("PNG", (64, 64))
     for _ in range(20):
@@ -179,12 +173,12 @@ def test_a_shared_file_survives_one_user_leaving_it_as_another_takes_it(
             moved, picked = pool.submit(upload, ana, y), pool.submit(upload, bo, x)
             name = avatar_name(picked.result())
             avatar_name(moved.result())
-        assert (avatars / name).is_file()
+        assert name in stored(server)
         assert fetch(server, f"/media/avatars/{name}").status_code == 200
 
 
-def test_deleting_the_avatar_clears_it_and_removes_the_file(
-    make_user: MakeUser, server: ServerProcess, avatars: Path
+def test_deleting_the_avatar_clears_it_and_removes_the_stored_one(
+    make_user: MakeUser, server: ServerProcess
 ) -> None:
     ana = make_user("Ana")
     name = avatar_name(upload(ana, picture("GIF")))
@@ -192,7 +186,7 @@ def test_deleting_the_avatar_clears_it_and_removes_the_file(
     assert response.status_code == 200, response.text
     assert response.json() == {"username": ana.username, "full_name": "Ana", "avatar_url": None}
     assert ana.get("/api/me").json()["avatar_url"] is None
-    assert not (avatars / name).exists()
+    assert name not in stored(server)
     assert fetch(server, f"/media/avatars/{name}").status_code == 404
     # Deleting again is harmless, and so is deleting when there never was one.
     assert ana.delete("/api/me/avatar").json()["avatar_url"] is None
@@ -200,11 +194,11 @@ def test_deleting_the_avatar_clears_it_and_removes_the_file(
 
 
 def test_avatar_changes_need_a_login_and_the_csrf_token(
-    make_user: MakeUser, server: ServerProcess, avatars: Path
+    make_user: MakeUser, server: ServerProcess
 ) -> None:
     ana = make_user()
     name = avatar_name(upload(ana, picture("PNG")))
-    before = files_in(avatars)
+    before = stored(server)
     csrf, ana.csrf = ana.csrf, None
     refused = [upload(ana, picture("PNG")), ana.delete("/api/me/avatar")]
     ana.csrf = csrf
@@ -214,7 +208,7 @@ def test_avatar_changes_need_a_login_and_the_csrf_token(
     assert [r.status_code for r in refused] == [403, 403, 401]
     assert [error_code(r) for r in refused] == ["csrf_failed", "csrf_failed", "not_authenticated"]
     assert ana.get("/api/me").json()["avatar_url"] == f"/media/avatars/{name}"
-    assert files_in(avatars) == before
+    assert stored(server) == before
 
 
 def multipart(
@@ -304,16 +298,16 @@ def test_refused_uploads_change_nothing(
     status: int,
     codes: set[str],
     make_user: MakeUser,
-    avatars: Path,
+    server: ServerProcess,
 ) -> None:
     ana = make_user()
     name = avatar_name(upload(ana, picture("PNG")))
-    before = files_in(avatars)
+    before = stored(server)
     response = send(ana)
     assert response.status_code == status, response.text
     assert error_code(response) in codes
     assert ana.get("/api/me").json()["avatar_url"] == f"/media/avatars/{name}"
-    assert files_in(avatars) == before  # nothing new, not even a temporary file
+    assert stored(server) == before  # nothing new, not even a row without a user
 
 
 @pytest.mark.parametrize(

@@ -71,7 +71,6 @@ class ChinwagApp:
 
 def create_app(settings: Settings) -> ChinwagApp:
     """Build the whole ASGI application. Nothing happens at import time."""
-    settings.media_dir.mkdir(parents=True, exist_ok=True)
     _ = settings.signing_key  # generate and persist the development secret on first start
     sio = PacketLimitedServer(
         max_packet_bytes=settings.max_socket_packet_bytes,

@@ -93,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     log = get_logger("chinwag.cli")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     try:
-        asyncio.run(migrate(settings.resolved_database_url))
+        asyncio.run(migrate(settings.resolved_database_url, avatar_dir=settings.legacy_avatar_dir))
     except DatabaseUnavailable as exc:
         print(f"chinwag: {exc}", file=sys.stderr)
         return 1

@@ -105,7 +105,7 @@ class Settings(BaseSettings):
     )
     data_dir: Path = Field(
         Path("chinwag-data"),
-        description="Folder for the SQLite database, avatars and the generated secret key.",
+        description="Folder for the SQLite database and the generated secret key.",
     )
     database_url: str | None = Field(
         None,
@@ -296,8 +296,9 @@ class Settings(BaseSettings):
         return f"sqlite+aiosqlite:///{(self.data_dir / 'chinwag.db').resolve()}"
 
     @property
-    def media_dir(self) -> Path:
-        return self.data_dir / "media"
+    def legacy_avatar_dir(self) -> Path:
+        """Where versions before migration 0003 kept avatar files; it imports them once."""
+        return self.data_dir / "media" / "avatars"
 
     @property
     def json_logs(self) -> bool:

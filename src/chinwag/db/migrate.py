@@ -22,16 +22,21 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 MIGRATION_LOCK_KEY = int.from_bytes(b"chinwag!", "big", signed=True)
 
 
-def alembic_config(connection: Connection | None = None) -> Config:
+def alembic_config(connection: Connection | None = None, avatar_dir: Path | None = None) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
+    config.attributes["avatar_dir"] = avatar_dir
     return config
 
 
-async def migrate(database_url: str, revision: str = "head") -> None:
+async def migrate(
+    database_url: str, revision: str = "head", *, avatar_dir: Path | None = None
+) -> None:
     """Bring the database at ``database_url`` up to ``revision``.
 
+    ``avatar_dir`` is where versions before 0003 kept avatar files: the ones users point
+    at are imported into the database (without it, those users lose their avatar).
     Raises DatabaseUnavailable when the database cannot be reached or opened.
     """
     if database_url.startswith("sqlite"):
@@ -53,7 +58,9 @@ async def migrate(database_url: str, revision: str = "head") -> None:
             async with conn.begin():
                 if not database.is_sqlite:
                     await _postgres_migration_lock(conn)
-                await conn.run_sync(lambda sync: command.upgrade(alembic_config(sync), revision))
+                await conn.run_sync(
+                    lambda sync: command.upgrade(alembic_config(sync, avatar_dir), revision)
+                )
                 if database.is_sqlite:
                     broken = (await conn.exec_driver_sql("PRAGMA foreign_key_check")).all()
                     if broken:

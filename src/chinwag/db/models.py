@@ -11,6 +11,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -79,7 +80,22 @@ class User(Base):
     username_key: Mapped[str] = mapped_column(String(32), unique=True)
     full_name: Mapped[str] = mapped_column(String(64))
     password_hash: Mapped[str] = mapped_column(String(255))
-    avatar: Mapped[str | None] = mapped_column(String(128), default=None)
+    # RESTRICT: the database refuses to delete an avatar someone shows, so no user can ever
+    # point at a missing one, whichever node deletes it
+    avatar: Mapped[str | None] = mapped_column(
+        String(128), ForeignKey("avatars.name", ondelete="RESTRICT"), default=None, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Avatar(Base):
+    """A re-encoded 256 px WebP thumbnail, named ``<sha256 of its bytes>.webp``: users with
+    the same picture share one row, deleted when the last of them moves on."""
+
+    __tablename__ = "avatars"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any, cast
 
 from sqlalchemy import case, delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chinwag.db.models import AuthSession, Conversation, Membership, Message, Room, User
+from chinwag.db.models import AuthSession, Avatar, Conversation, Membership, Message, Room, User
 
 
 async def get_user_by_username(s: AsyncSession, username: str) -> User | None:
@@ -55,9 +57,35 @@ async def delete_expired_sessions(s: AsyncSession, now: datetime) -> None:
     await s.execute(delete(AuthSession).where(AuthSession.expires_at <= now))
 
 
-async def count_avatar_users(s: AsyncSession, avatar: str) -> int:
-    result = await s.execute(select(User.id).where(User.avatar == avatar).limit(2))
-    return len(result.all())
+async def get_avatar_data(s: AsyncSession, name: str) -> bytes | None:
+    return (await s.execute(select(Avatar.data).where(Avatar.name == name))).scalar_one_or_none()
+
+
+async def claim_avatar(s: AsyncSession, name: str, data: bytes) -> bool:
+    """Make avatar ``name`` exist and keep it until the transaction ends; False if another
+    transaction deleted it between the two statements (then call again).
+
+    Dialect spot: ``INSERT … ON CONFLICT DO NOTHING`` (the row is content-addressed: whoever
+    stored it stored the same bytes), then ``SELECT … FOR KEY SHARE``, the lock a foreign
+    key check takes: a concurrent clean-up's DELETE of the row waits for this transaction
+    and then fails on the foreign key, or it deleted the row first and the SELECT finds
+    nothing. SQLite has no row locks and needs none: its write transactions take turns.
+    """
+    insert = postgresql_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
+    await s.execute(insert(Avatar).values(name=name, data=data).on_conflict_do_nothing())
+    locked = select(Avatar.name).where(Avatar.name == name).with_for_update(key_share=True)
+    return (await s.execute(locked)).scalar_one_or_none() is not None
+
+
+async def delete_avatar_if_unused(s: AsyncSession, name: str) -> bool:
+    """Delete avatar ``name`` unless a user shows it; True if it was deleted.
+
+    A user who started showing it after this statement's snapshot is still protected: the
+    foreign key (ON DELETE RESTRICT) makes the DELETE fail with an IntegrityError.
+    """
+    unused = ~select(User.id).where(User.avatar == name).exists()
+    result = await s.execute(delete(Avatar).where(Avatar.name == name, unused))
+    return bool(cast("CursorResult[Any]", result).rowcount)
 
 
 async def get_room_by_code(s: AsyncSession, code: str) -> Room | None:

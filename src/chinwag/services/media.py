@@ -1,22 +1,22 @@
-"""Avatars: decode with Pillow, refuse non-images and bombs, store a square thumbnail."""
+"""Avatars: decode with Pillow, refuse non-images and bombs, store a square thumbnail
+in the database (any node serves what any node stored)."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import io
-import os
+import re
 import warnings
-from pathlib import Path
 
-import anyio.to_thread
 from PIL import Image, ImageOps, JpegImagePlugin, UnidentifiedImageError
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from chinwag.config import Settings
 from chinwag.db import queries
 from chinwag.db.engine import Database
 from chinwag.db.models import User
-from chinwag.errors import NotAuthenticated, TooLarge, UnsupportedMedia
+from chinwag.errors import Busy, NotAuthenticated, TooLarge, UnsupportedMedia
 from chinwag.logs import get_logger
 from chinwag.services.accounts import AccountService
 from chinwag.services.pools import WorkPool
@@ -26,7 +26,8 @@ log = get_logger(__name__)
 
 AVATAR_SIZE = 256
 ACCEPTED_FORMATS = {"PNG", "JPEG", "GIF", "WEBP"}
-AVATAR_NAME_LENGTH = 64 + len(".webp")
+AVATAR_NAME = re.compile(r"[0-9a-f]{64}\.webp")
+CLAIM_ATTEMPTS = 3
 WORKING_SIZE = AVATAR_SIZE * 2  # decode and shrink to about this before the final resize
 
 
@@ -94,20 +95,23 @@ def make_thumbnail(data: bytes, max_pixels: int) -> bytes:
 
 
 class MediaService:
-    """Avatar files are named by the SHA-256 of their bytes, so users with the same picture
-    share one file; a file is deleted when the last user who shows it moves on.
+    """Avatars are rows named by the SHA-256 of their bytes, so users with the same picture
+    share one; a row is deleted when the last user who shows it moves on.
 
-    Writing a file, pointing a user at it and deleting a file nobody uses any more happen
-    under one lock: otherwise a user could be pointed at a file that another user's
-    replacement is deleting at that moment (the lock is per process, i.e. per node).
+    Any node may store, serve or delete one, so nothing about them is held in the process:
+    the database keeps them consistent. A change stores the new picture and points the user
+    at it in one transaction (``queries.claim_avatar`` keeps the row from being deleted
+    until it commits), then deletes the old picture if nobody shows it in a second one
+    (``queries.delete_avatar_if_unused``; the foreign key refuses the delete if someone
+    started showing it meanwhile). Keeping the two apart means no transaction waits for a
+    row lock while it holds another (two users swapping pictures would deadlock). A node
+    that dies between them leaves an unused row behind, never a user without their picture.
     """
 
     def __init__(self, settings: Settings, db: Database, accounts: AccountService) -> None:
         self.settings = settings
         self.db = db
         self.accounts = accounts
-        self.avatar_dir = settings.media_dir / "avatars"
-        self._files = asyncio.Lock()
         # A decode holds up to ~16 bytes per pixel (WebP; PNG ~8): the pool bounds how many
         # run at once, so memory stays near workers x 16 x max_avatar_pixels.
         self.decodes = WorkPool(
@@ -120,14 +124,12 @@ class MediaService:
             settings.avatar_uploads_per_window, settings.avatar_upload_window_seconds
         )
 
-    def avatar_path(self, name: str) -> Path | None:
-        """The file behind a public avatar name, or None if the name is not one of ours."""
-        if len(name) != AVATAR_NAME_LENGTH or not name.endswith(".webp"):
+    async def get_avatar(self, name: str) -> bytes | None:
+        """The thumbnail behind a public avatar name, or None if the name is not one of ours."""
+        if not AVATAR_NAME.fullmatch(name):
             return None
-        if any(c not in "0123456789abcdef" for c in name[:64]):
-            return None
-        path = self.avatar_dir / name
-        return path if path.is_file() else None
+        async with self.db.read() as s:
+            return await queries.get_avatar_data(s, name)
 
     async def set_avatar(self, user: User, data: bytes) -> User:
         """Decode, shrink and store an upload. Every attempt counts against the user's
@@ -139,24 +141,22 @@ class MediaService:
                 code="upload_too_large",
             )
         thumbnail = await self.decodes.run(make_thumbnail, data, self.settings.max_avatar_pixels)
-        name = hashlib.sha256(thumbnail).hexdigest() + ".webp"
-        async with self._files:
-            await anyio.to_thread.run_sync(self._write, name, thumbnail)
-            try:
-                row = await self._replace(user, name)
-            except Exception:
-                await self._delete_if_unused(name)  # no file without a user behind it
-                raise
-        return row
+        return await self._replace(user, thumbnail)
 
     async def remove_avatar(self, user: User) -> User:
-        async with self._files:
-            return await self._replace(user, None)
+        return await self._replace(user, None)
 
-    async def _replace(self, user: User, name: str | None) -> User:
-        """Point the user at avatar ``name``; members see it (``user:updated``) after the commit."""
+    async def _replace(self, user: User, thumbnail: bytes | None) -> User:
+        """Point the user at ``thumbnail`` (stored in the same transaction) or at none;
+        members see it (``user:updated``) after the commit. Then the old one goes if nobody
+        shows it."""
+        name: str | None = None
         async with self.accounts.committer.transaction() as tx:
-            row = await tx.s.get(User, user.id)
+            if thumbnail is not None:
+                name = hashlib.sha256(thumbnail).hexdigest() + ".webp"
+                await self._claim(tx.s, name, thumbnail)
+            # locked, so that of two changes at once the second sees the first's avatar as old
+            row = await tx.s.get(User, user.id, with_for_update=True)
             if row is None:
                 raise NotAuthenticated("Your account no longer exists.")
             old, row.avatar = row.avatar, name
@@ -166,17 +166,17 @@ class MediaService:
             await self._delete_if_unused(old)
         return row
 
-    def _write(self, name: str, data: bytes) -> None:
-        self.avatar_dir.mkdir(parents=True, exist_ok=True)
-        path = self.avatar_dir / name
-        if path.exists():
-            return
-        tmp = path.with_name(f"{name}.{os.getpid()}.{id(data)}.tmp")
-        tmp.write_bytes(data)
-        tmp.replace(path)
+    async def _claim(self, s: AsyncSession, name: str, thumbnail: bytes) -> None:
+        for _ in range(CLAIM_ATTEMPTS):  # another attempt only if a clean-up deleted it just now
+            if await queries.claim_avatar(s, name, thumbnail):
+                return
+        raise Busy("That picture is being changed by others right now.", retry_after=1)
 
     async def _delete_if_unused(self, name: str) -> None:
-        async with self.db.read() as s:
-            in_use = await queries.count_avatar_users(s, name)
-        if not in_use:
-            (self.avatar_dir / name).unlink(missing_ok=True)
+        try:
+            async with self.db.transaction() as s:
+                deleted = await queries.delete_avatar_if_unused(s, name)
+        except IntegrityError:  # someone started showing it meanwhile: the foreign key kept it
+            deleted = False
+        if deleted:
+            log.info("avatar.deleted")

@@ -1,9 +1,9 @@
-"""Liveness and readiness probes, and avatar files."""
+"""Liveness and readiness probes, and avatars."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
 
 from chinwag.api.deps import ServicesDep
 from chinwag.errors import NotFound
@@ -30,17 +30,25 @@ async def readyz(services: ServicesDep) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-@router.get("/media/avatars/{name}", tags=["media"], response_class=FileResponse)
-async def avatar(name: str, services: ServicesDep) -> FileResponse:
+@router.get("/media/avatars/{name}", tags=["media"], response_class=Response)
+async def avatar(name: str, request: Request, services: ServicesDep) -> Response:
     """A content-addressed avatar: its name never changes meaning, so it caches forever."""
-    path = services.media.avatar_path(name)
-    if path is None:
+    data = await services.media.get_avatar(name)
+    if data is None:
         raise NotFound("No such avatar.")
-    return FileResponse(
-        path,
-        media_type="image/webp",
-        headers={
-            "Cache-Control": "public, max-age=31536000, immutable",
-            "X-Content-Type-Options": "nosniff",
-        },
-    )
+    etag = f'"{name.removesuffix(".webp")}"'
+    headers = {
+        "Cache-Control": "public, max-age=31536000, immutable",
+        "ETag": etag,
+        "X-Content-Type-Options": "nosniff",
+    }
+    if_none_match = request.headers.get("if-none-match")
+    if if_none_match is not None and matches(if_none_match, etag):
+        return Response(status_code=304, headers=headers)
+    return Response(data, media_type="image/webp", headers=headers)
+
+
+def matches(if_none_match: str, etag: str) -> bool:
+    """Whether an If-None-Match header names this entity tag (weak comparison, RFC 9110)."""
+    tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+    return "*" in tags or etag in tags
