@@ -16,6 +16,7 @@ from chinwag.config import PREFIX, ConfigurationError, Settings
 SHOWN_DEFAULTS = {
     "database_url": "<data_dir>/chinwag.db (SQLite)",
     "secret_key": "generated in development",
+    "redis_url": "none (live state in memory: one node)",
 }
 
 
@@ -100,6 +101,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     log.info("migrations.applied")
     if args.command == "migrate":
         return 0
+    if settings.redis_url:
+        from chinwag.backends.redis import RedisUnreachable, check_reachable
+
+        try:
+            asyncio.run(check_reachable(settings.redis_url))
+        except RedisUnreachable as exc:
+            print(f"chinwag: {exc}", file=sys.stderr)
+            return 1
 
     import uvicorn
 

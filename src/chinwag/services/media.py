@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import io
 import os
@@ -12,6 +11,7 @@ from pathlib import Path
 import anyio.to_thread
 from PIL import Image, ImageOps, JpegImagePlugin, UnidentifiedImageError
 
+from chinwag.backends import Backends
 from chinwag.config import Settings
 from chinwag.db import queries
 from chinwag.db.engine import Database
@@ -28,6 +28,7 @@ AVATAR_SIZE = 256
 ACCEPTED_FORMATS = {"PNG", "JPEG", "GIF", "WEBP"}
 AVATAR_NAME_LENGTH = 64 + len(".webp")
 WORKING_SIZE = AVATAR_SIZE * 2  # decode and shrink to about this before the final resize
+AVATAR_FILES_LOCK = "avatar-files"
 
 
 def check_decoded_size(image: Image.Image, max_pixels: int) -> None:
@@ -99,15 +100,17 @@ class MediaService:
 
     Writing a file, pointing a user at it and deleting a file nobody uses any more happen
     under one lock: otherwise a user could be pointed at a file that another user's
-    replacement is deleting at that moment (the lock is per process, i.e. per node).
+    replacement is deleting at that moment (``Backends.locks``: one lock for every node).
     """
 
-    def __init__(self, settings: Settings, db: Database, accounts: AccountService) -> None:
+    def __init__(
+        self, settings: Settings, db: Database, accounts: AccountService, backends: Backends
+    ) -> None:
         self.settings = settings
         self.db = db
         self.accounts = accounts
         self.avatar_dir = settings.media_dir / "avatars"
-        self._files = asyncio.Lock()
+        self.locks = backends.locks
         # A decode holds up to ~16 bytes per pixel (WebP; PNG ~8): the pool bounds how many
         # run at once, so memory stays near workers x 16 x max_avatar_pixels.
         self.decodes = WorkPool(
@@ -117,7 +120,10 @@ class MediaService:
             retry_after=2,
         )
         self.uploads = RateLimiter(
-            settings.avatar_uploads_per_window, settings.avatar_upload_window_seconds
+            backends.counters,
+            "avatar-uploads",
+            settings.avatar_uploads_per_window,
+            settings.avatar_upload_window_seconds,
         )
 
     def avatar_path(self, name: str) -> Path | None:
@@ -132,7 +138,7 @@ class MediaService:
     async def set_avatar(self, user: User, data: bytes) -> User:
         """Decode, shrink and store an upload. Every attempt counts against the user's
         upload limit; the decode waits for a place in the decode pool, or is refused."""
-        self.uploads.hit(f"user:{user.id}", "Too many avatar uploads; try again later.")
+        await self.uploads.hit(f"user:{user.id}", "Too many avatar uploads; try again later.")
         if len(data) > self.settings.max_avatar_bytes:
             raise TooLarge(
                 f"Avatars are limited to {self.settings.max_avatar_bytes:,} bytes.",
@@ -140,7 +146,7 @@ class MediaService:
             )
         thumbnail = await self.decodes.run(make_thumbnail, data, self.settings.max_avatar_pixels)
         name = hashlib.sha256(thumbnail).hexdigest() + ".webp"
-        async with self._files:
+        async with self.locks.hold(AVATAR_FILES_LOCK):
             await anyio.to_thread.run_sync(self._write, name, thumbnail)
             try:
                 row = await self._replace(user, name)
@@ -150,7 +156,7 @@ class MediaService:
         return row
 
     async def remove_avatar(self, user: User) -> User:
-        async with self._files:
+        async with self.locks.hold(AVATAR_FILES_LOCK):
             return await self._replace(user, None)
 
     async def _replace(self, user: User, name: str | None) -> User:
