@@ -93,6 +93,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(settings)
     log = get_logger("chinwag.cli")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if args.command == "serve" and settings.redis_url:
+        from chinwag.backends.redis import RedisUnreachable, check_reachable
+
+        try:
+            asyncio.run(check_reachable(settings.redis_url))
+        except RedisUnreachable as exc:
+            print(f"chinwag: {exc}", file=sys.stderr)
+            return 1
     try:
         asyncio.run(migrate(settings.resolved_database_url))
     except DatabaseUnavailable as exc:
@@ -101,14 +109,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     log.info("migrations.applied")
     if args.command == "migrate":
         return 0
-    if settings.redis_url:
-        from chinwag.backends.redis import RedisUnreachable, check_reachable
-
-        try:
-            asyncio.run(check_reachable(settings.redis_url))
-        except RedisUnreachable as exc:
-            print(f"chinwag: {exc}", file=sys.stderr)
-            return 1
 
     import uvicorn
 
