@@ -14,7 +14,7 @@ from math import ceil
 from urllib.parse import urlsplit, urlunsplit
 
 from redis import exceptions as redis_errors
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.lock import Lock
 
 from chinwag.backends.ports import BackendUnavailable, Clock, LockUnavailable, wait_until_free
@@ -22,10 +22,12 @@ from chinwag.logs import get_logger
 
 log = get_logger(__name__)
 
-# How long one command may take before the request is answered 503, and how often an idle
-# pooled connection is checked before it is used again.
+# How long one command may take (or wait for a free connection) before the request is
+# answered 503, how often an idle pooled connection is checked before it is used again, and
+# how many connections a node opens at most (more concurrent commands wait their turn).
 COMMAND_TIMEOUT_SECONDS = 5.0
 HEALTH_CHECK_SECONDS = 15
+POOL_CONNECTIONS = 50
 # How often a waiter tries a lock again while another node holds it.
 LOCK_POLL_SECONDS = 0.05
 
@@ -49,13 +51,17 @@ return false
 
 
 def connect(url: str) -> Redis:
-    """A client (a pool of connections, opened on first use) for ``redis://`` URLs."""
-    return Redis.from_url(
+    """A client for ``redis://`` URLs: a pool of connections, opened on first use, where a
+    command waits for a free connection (redis-py's default pool refuses it at once)."""
+    pool = BlockingConnectionPool.from_url(
         url,
+        max_connections=POOL_CONNECTIONS,
+        timeout=COMMAND_TIMEOUT_SECONDS,
         socket_timeout=COMMAND_TIMEOUT_SECONDS,
         socket_connect_timeout=COMMAND_TIMEOUT_SECONDS,
         health_check_interval=HEALTH_CHECK_SECONDS,
     )
+    return Redis.from_pool(pool)  # closing the client closes its pool
 
 
 def redacted(url: str) -> str:
