@@ -61,10 +61,10 @@ class AccountService:
         self._dummy_hash = self.hasher.hash(secrets.token_hex(16))
         counters, window = backends.counters, settings.login_window_seconds
         self.user_failures = RateLimiter(
-            counters, "login-failures", settings.login_failures_per_user, window
+            counters, "failures-per-user", settings.login_failures_per_user, window
         )
         self.address_failures = RateLimiter(
-            counters, "login-failures", settings.login_failures_per_address, window
+            counters, "failures-per-address", settings.login_failures_per_address, window
         )
         self.signups = RateLimiter(
             counters, "signups", settings.signups_per_window, settings.signup_window_seconds
