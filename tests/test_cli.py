@@ -203,6 +203,23 @@ def test_a_database_that_cannot_be_opened_is_one_line(
     assert "hunter2secret" not in result.stderr + result.stdout
 
 
+def test_a_redis_that_does_not_answer_stops_the_start_with_one_line(tmp_path: Path) -> None:
+    port = free_port()  # nothing listens there
+    url = f"redis://:hunter2secret@127.0.0.1:{port}/0"
+    result = chinwag(
+        "serve",
+        "--port",
+        str(free_port()),
+        env={"CHINWAG_DATA_DIR": str(tmp_path), "CHINWAG_REDIS_URL": url},
+    )
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr + result.stdout
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"chinwag: cannot reach Redis at redis://:***@127.0.0.1:{port}/0: ")
+    assert "Connect call failed" in line, line
+    assert "hunter2secret" not in result.stderr + result.stdout
+
+
 def test_development_generates_and_keeps_a_secret(tmp_path: Path) -> None:
     server = ServerProcess(data_dir=tmp_path, env={})
     server.start()

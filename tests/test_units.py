@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from chinwag.api.middleware import host_name
+from chinwag.backends.clock import ManualClock
+from chinwag.backends.memory import MemoryRateCounters
 from chinwag.config import Settings
 from chinwag.errors import Busy, RateLimited
 from chinwag.schemas import (
@@ -228,16 +230,19 @@ def test_origin_policy() -> None:
     assert behind_proxy.allows("http", forwarded)
 
 
-def test_rate_limiter_refuses_past_the_limit_and_resets() -> None:
-    limiter = RateLimiter(limit=3, window=60)
+async def test_rate_limiter_refuses_past_the_limit_and_resets() -> None:
+    counters = MemoryRateCounters(ManualClock())
+    limiter = RateLimiter(counters, "test", limit=3, window=60)
     for _ in range(3):
-        limiter.hit("k", "slow down")
+        await limiter.hit("k", "slow down")
     with pytest.raises(RateLimited) as refused:
-        limiter.hit("k", "slow down")
-    assert 0 < refused.value.retry_after <= 60
-    limiter.hit("other", "slow down")  # keys are independent
-    limiter.reset("k")
-    limiter.hit("k", "slow down")
+        await limiter.hit("k", "slow down")
+    assert refused.value.retry_after == 60  # the clock stood still: the oldest is 60 s away
+    await limiter.hit("other", "slow down")  # keys are independent
+    # and so are limiters over the same counters
+    await RateLimiter(counters, "another", limit=3, window=60).hit("k", "slow down")
+    await limiter.reset("k")
+    await limiter.hit("k", "slow down")
 
 
 def test_presence_counts_a_user_once_across_connections() -> None:

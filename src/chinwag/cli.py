@@ -16,6 +16,7 @@ from chinwag.config import PREFIX, ConfigurationError, Settings
 SHOWN_DEFAULTS = {
     "database_url": "<data_dir>/chinwag.db (SQLite)",
     "secret_key": "generated in development",
+    "redis_url": "none (live state in memory: one node)",
 }
 
 
@@ -92,6 +93,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(settings)
     log = get_logger("chinwag.cli")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if args.command == "serve" and settings.redis_url:
+        from chinwag.backends.redis import RedisUnreachable, check_reachable
+
+        try:
+            asyncio.run(check_reachable(settings.redis_url))
+        except RedisUnreachable as exc:
+            print(f"chinwag: {exc}", file=sys.stderr)
+            return 1
     try:
         asyncio.run(migrate(settings.resolved_database_url, avatar_dir=settings.legacy_avatar_dir))
     except DatabaseUnavailable as exc:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
@@ -38,6 +39,9 @@ DRIVERS = {
     "sqlite": "sqlite+aiosqlite",
     "sqlite+aiosqlite": "sqlite+aiosqlite",
 }
+
+
+REDIS_SCHEMES = {"redis", "rediss", "unix"}
 
 
 class ConfigurationError(ValueError):
@@ -111,6 +115,18 @@ class Settings(BaseSettings):
         None,
         description="postgresql://user@host:5432/db or sqlite:///path/file.db (run with asyncpg "
         "and aiosqlite; other drivers are refused). Default: chinwag.db in the data dir.",
+    )
+    redis_url: str | None = Field(
+        None,
+        description="redis://[:password@]host:6379/0 (or rediss://, unix://): keep live state "
+        "(rate limits, log-in throttles, locks) in Redis, shared by every node. "
+        "Default: in this process's memory (one node).",
+    )
+    redis_prefix: str = Field(
+        "chinwag",
+        pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        description="Starts every Redis key and channel, so clusters sharing a Redis never "
+        "meet: letters, digits, _ . - (up to 64).",
     )
     secret_key: SecretStr | None = Field(
         None,
@@ -207,6 +223,18 @@ class Settings(BaseSettings):
     room_window_seconds: float = Field(
         3600.0, gt=0, description="The window of CHINWAG_ROOMS_PER_WINDOW, in seconds."
     )
+    lock_wait_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="How long a request waits for a lock (a log-in's per-username and "
+        "per-address locks) before 503.",
+    )
+    lock_lease_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="A lock is freed this long after it was taken even if its holder never "
+        "let go (a node that died holding it).",
+    )
     max_avatar_pixels: int = Field(
         16_000_000,
         ge=1,
@@ -264,6 +292,16 @@ class Settings(BaseSettings):
     @classmethod
     def _async_driver(cls, value: str | None) -> str | None:
         return normalize_database_url(value) if value else None
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        if value and urlsplit(value).scheme not in REDIS_SCHEMES:
+            raise ValueError(
+                "is not a Redis URL; use redis://host:6379/0, rediss://host:6380/0 (TLS) or "
+                "unix:///path/redis.sock"
+            )
+        return value or None
 
     @field_validator("allowed_origins", mode="before")
     @classmethod

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from chinwag.backends import Backends
 from chinwag.config import Settings
 from chinwag.db.engine import Database
 from chinwag.services.accounts import AccountService
@@ -21,6 +22,7 @@ from chinwag.services.typing import TypingService
 class Services:
     settings: Settings
     db: Database
+    backends: Backends
     accounts: AccountService
     rooms: RoomService
     messages: MessageService
@@ -29,23 +31,33 @@ class Services:
     media: MediaService
 
     @classmethod
-    def build(cls, settings: Settings, db: Database, realtime: Realtime) -> Services:
+    def build(
+        cls,
+        settings: Settings,
+        db: Database,
+        realtime: Realtime,
+        backends: Backends | None = None,
+    ) -> Services:
+        """Every service, sharing one set of backends (built from ``settings`` if not given)."""
+        backends = backends or Backends.from_settings(settings)
         committer = Committer(db, realtime)
-        accounts = AccountService(settings, db, committer)
-        typing = TypingService(settings, db, realtime)
-        live = LiveService(settings, db, realtime, accounts, PresenceRegistry(), typing)
+        accounts = AccountService(settings, db, committer, backends)
+        typing = TypingService(settings, db, realtime, backends)
+        live = LiveService(settings, db, realtime, accounts, PresenceRegistry(), typing, backends)
         committer.after_revoke = live.revoked
         return cls(
             settings=settings,
             db=db,
+            backends=backends,
             accounts=accounts,
-            rooms=RoomService(settings, db, committer),
-            messages=MessageService(settings, db, committer, typing),
+            rooms=RoomService(settings, db, committer, backends),
+            messages=MessageService(settings, db, committer, typing, backends),
             typing=typing,
             live=live,
-            media=MediaService(settings, db, accounts),
+            media=MediaService(settings, db, accounts, backends),
         )
 
     async def close(self) -> None:
         self.typing.close()
+        await self.backends.close()
         await self.db.dispose()

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
 import secrets
-import weakref
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -15,6 +13,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.exc import IntegrityError
 
+from chinwag.backends import Backends
 from chinwag.config import Settings
 from chinwag.db import queries
 from chinwag.db.engine import Database
@@ -44,12 +43,15 @@ def check_token(token: str | None) -> str:
 
 
 class AccountService:
-    def __init__(self, settings: Settings, db: Database, committer: Committer) -> None:
+    def __init__(
+        self, settings: Settings, db: Database, committer: Committer, backends: Backends
+    ) -> None:
         self.settings = settings
         self.db = db
         self.committer = committer
         # told (after the commit) when a user's profile changed: the live service's cache
         self.on_user_updated: list[Callable[[User], None]] = []
+        self.locks = backends.locks
         self.hasher = PasswordHasher()
         # argon2id takes ~64 MiB and tens of milliseconds of CPU per check: a few threads
         # bound the memory, and a short line keeps a flood from delaying everyone for long.
@@ -60,12 +62,15 @@ class AccountService:
             retry_after=1,
         )
         self._dummy_hash = self.hasher.hash(secrets.token_hex(16))
-        window = settings.login_window_seconds
-        self.user_failures = RateLimiter(settings.login_failures_per_user, window)
-        self.address_failures = RateLimiter(settings.login_failures_per_address, window)
-        self.signups = RateLimiter(settings.signups_per_window, settings.signup_window_seconds)
-        self._attempt_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
-            weakref.WeakValueDictionary()
+        counters, window = backends.counters, settings.login_window_seconds
+        self.user_failures = RateLimiter(
+            counters, "failures-per-user", settings.login_failures_per_user, window
+        )
+        self.address_failures = RateLimiter(
+            counters, "failures-per-address", settings.login_failures_per_address, window
+        )
+        self.signups = RateLimiter(
+            counters, "signups", settings.signups_per_window, settings.signup_window_seconds
         )
 
     # ---- passwords ----------------------------------------------------------------------------
@@ -85,7 +90,7 @@ class AccountService:
     async def create_user(self, data: SignUp, address: str) -> User:
         """Create an account. Every attempt counts against its client address's sign-up
         limit before the (slow) password hash, whether or not it then succeeds."""
-        self.signups.hit(f"addr:{address}", "Too many sign-ups from your address; try later.")
+        await self.signups.hit(f"addr:{address}", "Too many sign-ups from your address; try later.")
         password_hash = await self._hash(data.password)
         user = User(
             username=data.username,
@@ -104,37 +109,31 @@ class AccountService:
         return user
 
     # ---- sessions -----------------------------------------------------------------------------
-    def _attempt_lock(self, key: str) -> asyncio.Lock:
-        """One lock per throttle key; it lives while an attempt holds or awaits it."""
-        lock = self._attempt_locks.get(key)
-        if lock is None:
-            lock = self._attempt_locks[key] = asyncio.Lock()
-        return lock
-
     async def log_in(self, username: str, password: str, address: str) -> tuple[User, str]:
         """Check a password and open a session; returns the user and the cookie token.
 
-        Attempts for one username, and from one address, are checked one at a time: the
+        Attempts for one username, and from one address, are checked one at a time (on every
+        node: the locks are shared as the counters are): the
         throttle counts a failure only after the (slow) hash check, so concurrent guesses
         must not all pass the check before the first failure is recorded.
         """
         user_key = f"user:{username.casefold()}"
         address_key = f"addr:{address}"
         message = "Too many failed log-ins; try again later."
-        async with self._attempt_lock(user_key), self._attempt_lock(address_key):
-            self.user_failures.check(user_key, message)
-            self.address_failures.check(address_key, message)
+        async with self.locks.hold(f"login:{user_key}"), self.locks.hold(f"login:{address_key}"):
+            await self.user_failures.check(user_key, message)
+            await self.address_failures.check(address_key, message)
             user = None
             if USERNAME_RE.fullmatch(username):  # no other name can exist (nor reach the SQL)
                 async with self.db.read() as s:
                     user = await queries.get_user_by_username(s, username)
             ok = await self._verify(user.password_hash if user else self._dummy_hash, password)
             if user is None or not ok:
-                self.user_failures.record(user_key)
-                self.address_failures.record(address_key)
+                await self.user_failures.record(user_key)
+                await self.address_failures.record(address_key)
                 log.info("login.failed")
                 raise NotAuthenticated("Wrong username or password.", code="invalid_credentials")
-            self.user_failures.reset(user_key)
+            await self.user_failures.reset(user_key)
         token = await self.open_session(user)
         log.info("login.succeeded", user_id=user.id)
         return user, token
@@ -194,10 +193,10 @@ class AccountService:
         so a stolen session cannot be used to guess the password here either.
         """
         user_key = f"user:{user.username_key}"
-        async with self._attempt_lock(user_key):
-            self.user_failures.check(user_key, "Too many wrong passwords; try again later.")
+        async with self.locks.hold(f"login:{user_key}"):
+            await self.user_failures.check(user_key, "Too many wrong passwords; try again later.")
             if not await self._verify(user.password_hash, current):
-                self.user_failures.record(user_key)
+                await self.user_failures.record(user_key)
                 raise Forbidden("The current password is wrong.", code="invalid_credentials")
         new_hash = await self._hash(new)
         async with self.committer.transaction() as tx:

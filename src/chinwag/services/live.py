@@ -7,6 +7,7 @@ and nowhere else.
 
 from __future__ import annotations
 
+from chinwag.backends import Backends
 from chinwag.config import Settings
 from chinwag.db import queries
 from chinwag.db.engine import Database
@@ -46,6 +47,7 @@ class LiveService:
         accounts: AccountService,
         presence: PresenceRegistry,
         typing: TypingService,
+        backends: Backends,
     ) -> None:
         self.db = db
         self.realtime = realtime
@@ -56,8 +58,13 @@ class LiveService:
         # no database round trip to know who sends them
         self._users: dict[str, User] = {}
         accounts.on_user_updated.append(self._user_updated)
-        self.enters = RateLimiter(settings.enters_per_window, settings.enter_window_seconds)
-        self.searches = RateLimiter(settings.searches_per_window, settings.search_window_seconds)
+        counters = backends.counters
+        self.enters = RateLimiter(
+            counters, "enters", settings.enters_per_window, settings.enter_window_seconds
+        )
+        self.searches = RateLimiter(
+            counters, "searches", settings.searches_per_window, settings.search_window_seconds
+        )
 
     # ---- connections -------------------------------------------------------------------------
     async def connect(self, conn_id: str, token: str | None) -> tuple[AuthSession, User]:
@@ -105,7 +112,7 @@ class LiveService:
 
         The subscription is registered before membership is checked, so a leave or destroy
         that commits in between ends it, and the enter is refused."""
-        self.enters.hit(f"enter:{user.id}", "You are entering and leaving rooms too fast.")
+        await self.enters.hit(f"enter:{user.id}", "You are entering and leaving rooms too fast.")
         async with self.db.read() as s:
             room_id = (await require_room(s, code)).id
         await self.realtime.subscribe(conn_id, room_id)
@@ -131,7 +138,7 @@ class LiveService:
         return room_view, users, room.last_seq
 
     async def exit(self, user: User, conn_id: str, code: str) -> None:
-        self.enters.hit(f"enter:{user.id}", "You are entering and leaving rooms too fast.")
+        await self.enters.hit(f"enter:{user.id}", "You are entering and leaving rooms too fast.")
         async with self.db.read() as s:
             room = await access_room(s, user, code)
         await self.realtime.unsubscribe(conn_id, room.id)
@@ -171,7 +178,7 @@ class LiveService:
     async def list_members(
         self, user: User, code: str, *, online_only: bool, query: str
     ) -> list[MemberOut]:
-        self.searches.hit(f"search:{user.id}", "You are searching too fast; slow down.")
+        await self.searches.hit(f"search:{user.id}", "You are searching too fast; slow down.")
         async with self.db.read() as s:
             room = await access_room(s, user, code)
             members = await queries.list_members(s, room.id)

@@ -12,6 +12,7 @@ from PIL import Image, ImageOps, JpegImagePlugin, UnidentifiedImageError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chinwag.backends import Backends
 from chinwag.config import Settings
 from chinwag.db import queries
 from chinwag.db.engine import Database
@@ -108,7 +109,9 @@ class MediaService:
     that dies between them leaves an unused row behind, never a user without their picture.
     """
 
-    def __init__(self, settings: Settings, db: Database, accounts: AccountService) -> None:
+    def __init__(
+        self, settings: Settings, db: Database, accounts: AccountService, backends: Backends
+    ) -> None:
         self.settings = settings
         self.db = db
         self.accounts = accounts
@@ -121,7 +124,10 @@ class MediaService:
             retry_after=2,
         )
         self.uploads = RateLimiter(
-            settings.avatar_uploads_per_window, settings.avatar_upload_window_seconds
+            backends.counters,
+            "avatar-uploads",
+            settings.avatar_uploads_per_window,
+            settings.avatar_upload_window_seconds,
         )
 
     async def get_avatar(self, name: str) -> bytes | None:
@@ -134,7 +140,7 @@ class MediaService:
     async def set_avatar(self, user: User, data: bytes) -> User:
         """Decode, shrink and store an upload. Every attempt counts against the user's
         upload limit; the decode waits for a place in the decode pool, or is refused."""
-        self.uploads.hit(f"user:{user.id}", "Too many avatar uploads; try again later.")
+        await self.uploads.hit(f"user:{user.id}", "Too many avatar uploads; try again later.")
         if len(data) > self.settings.max_avatar_bytes:
             raise TooLarge(
                 f"Avatars are limited to {self.settings.max_avatar_bytes:,} bytes.",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.exc import IntegrityError
 
+from chinwag.backends import Backends
 from chinwag.config import Settings
 from chinwag.db import queries
 from chinwag.db.engine import Database
@@ -29,13 +30,23 @@ MAX_PAGE = 200
 
 class MessageService:
     def __init__(
-        self, settings: Settings, db: Database, committer: Committer, typing: TypingService
+        self,
+        settings: Settings,
+        db: Database,
+        committer: Committer,
+        typing: TypingService,
+        backends: Backends,
     ) -> None:
         self.db = db
         self.committer = committer
         self.typing = typing
-        self.limiter = RateLimiter(settings.messages_per_window, settings.message_window_seconds)
-        self.retries = RateLimiter(settings.retries_per_window, settings.retry_window_seconds)
+        counters = backends.counters
+        self.limiter = RateLimiter(
+            counters, "sends", settings.messages_per_window, settings.message_window_seconds
+        )
+        self.retries = RateLimiter(
+            counters, "retries", settings.retries_per_window, settings.retry_window_seconds
+        )
 
     async def send(self, user: User, data: SendMessage) -> tuple[MessageOut, bool]:
         """Store and broadcast a message; returns it and whether it is new.
@@ -46,9 +57,11 @@ class MessageService:
         """
         existing = await self._find_retry(user, data)
         if existing is not None:
-            self.retries.hit(f"retry:{user.id}", "You are retrying messages too fast; slow down.")
+            await self.retries.hit(
+                f"retry:{user.id}", "You are retrying messages too fast; slow down."
+            )
             return existing, False
-        self.limiter.hit(f"send:{user.id}", "You are sending messages too fast; slow down.")
+        await self.limiter.hit(f"send:{user.id}", "You are sending messages too fast; slow down.")
         try:
             async with self.committer.transaction() as tx:
                 out = await self._store(tx, user, data)

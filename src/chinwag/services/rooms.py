@@ -7,6 +7,7 @@ import uuid
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 
+from chinwag.backends import Backends
 from chinwag.config import Settings
 from chinwag.db import queries
 from chinwag.db.engine import Database
@@ -29,13 +30,17 @@ log = get_logger(__name__)
 
 
 class RoomService:
-    def __init__(self, settings: Settings, db: Database, committer: Committer) -> None:
+    def __init__(
+        self, settings: Settings, db: Database, committer: Committer, backends: Backends
+    ) -> None:
         self.db = db
         self.committer = committer
-        self.creations = RateLimiter(settings.rooms_per_window, settings.room_window_seconds)
+        self.creations = RateLimiter(
+            backends.counters, "rooms", settings.rooms_per_window, settings.room_window_seconds
+        )
 
     async def create_room(self, owner: User, name: str) -> RoomOut:
-        self.creations.hit(f"rooms:{owner.id}", "You are creating rooms too fast; slow down.")
+        await self.creations.hit(f"rooms:{owner.id}", "You are creating rooms too fast; slow down.")
         room = Room(code=str(uuid.uuid4()), name=name, owner_id=owner.id, last_seq=0, version=0)
         async with self.db.transaction() as s:
             s.add(room)

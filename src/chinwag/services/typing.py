@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 
+from chinwag.backends import Backends
 from chinwag.config import Settings
 from chinwag.db.engine import Database
 from chinwag.db.models import Room, User
@@ -24,16 +25,20 @@ TypingKey = tuple[int, int, int | None]
 
 
 class TypingService:
-    def __init__(self, settings: Settings, db: Database, realtime: Realtime) -> None:
+    def __init__(
+        self, settings: Settings, db: Database, realtime: Realtime, backends: Backends
+    ) -> None:
         self.db = db
         self.realtime = realtime
         self.ttl = settings.typing_ttl_seconds
-        self.limiter = RateLimiter(settings.typing_per_window, settings.typing_window_seconds)
+        self.limiter = RateLimiter(
+            backends.counters, "typing", settings.typing_per_window, settings.typing_window_seconds
+        )
         self._timers: dict[TypingKey, tuple[asyncio.TimerHandle, Room, User, User | None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def set_typing(self, user: User, code: str, to: str | None, active: bool) -> None:
-        self.limiter.hit(f"typing:{user.id}", "Too many typing updates; slow down.")
+        await self.limiter.hit(f"typing:{user.id}", "Too many typing updates; slow down.")
         async with self.db.read() as s:
             room = await access_room(s, user, code)
             recipient = await require_member_by_username(s, room, to) if to else None

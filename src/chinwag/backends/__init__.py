@@ -1,0 +1,72 @@
+"""Where live state is kept: in this process (one node) or in Redis (many nodes).
+
+``Backends.from_settings`` builds every port once at start; services receive them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from chinwag.backends.clock import ManualClock, MonotonicClock, WallClock
+from chinwag.backends.memory import MemoryLocks, MemoryRateCounters
+from chinwag.backends.ports import (
+    BackendUnavailable,
+    Clock,
+    Locks,
+    LockUnavailable,
+    RateCounters,
+)
+from chinwag.backends.redis import RedisLocks, RedisRateCounters, connect
+from chinwag.config import Settings
+
+__all__ = [
+    "BackendUnavailable",
+    "Backends",
+    "Clock",
+    "LockUnavailable",
+    "Locks",
+    "ManualClock",
+    "RateCounters",
+]
+
+
+@dataclass
+class Backends:
+    clock: Clock
+    counters: RateCounters
+    locks: Locks
+    redis: Redis | None = None  # the client they share, closed with them
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Backends:
+        """In memory unless ``CHINWAG_REDIS_URL`` is set; then in Redis, under the prefix."""
+        lease, wait = settings.lock_lease_seconds, settings.lock_wait_seconds
+        if settings.redis_url is None:
+            return cls.in_memory(MonotonicClock(), lease=lease, wait=wait)
+        redis = connect(settings.redis_url)
+        return cls.on_redis(redis, settings.redis_prefix, WallClock(), lease=lease, wait=wait)
+
+    @classmethod
+    def in_memory(cls, clock: Clock, *, lease: float, wait: float) -> Backends:
+        return cls(
+            clock=clock,
+            counters=MemoryRateCounters(clock),
+            locks=MemoryLocks(clock, lease=lease, wait=wait),
+        )
+
+    @classmethod
+    def on_redis(
+        cls, redis: Redis, prefix: str, clock: Clock, *, lease: float, wait: float
+    ) -> Backends:
+        return cls(
+            clock=clock,
+            counters=RedisRateCounters(redis, prefix, clock),
+            locks=RedisLocks(redis, prefix, lease=lease, wait=wait),
+            redis=redis,
+        )
+
+    async def close(self) -> None:
+        if self.redis is not None:
+            await self.redis.aclose()
