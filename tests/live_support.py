@@ -68,13 +68,18 @@ class Client(Socket):
         return answered.result() if answered in done else DROPPED
 
 
-@contextlib.asynccontextmanager
-async def online(*users: User) -> AsyncIterator[list[Client]]:
+def online(*users: User) -> contextlib.AbstractAsyncContextManager[list[Client]]:
     """One connected socket per user (a user given twice gets two tabs)."""
+    return online_at([(user, user.base_url) for user in users])
+
+
+@contextlib.asynccontextmanager
+async def online_at(places: list[tuple[User, str]]) -> AsyncIterator[list[Client]]:
+    """One connected socket per (user, server URL): a user's session on several nodes."""
     async with contextlib.AsyncExitStack() as stack:
         clients = []
-        for user in users:
-            client = Client(user.base_url, user.session_cookie)
+        for user, url in places:
+            client = Client(url, user.session_cookie)
             await client.connect()
             stack.push_async_callback(client.close)
             clients.append(client)

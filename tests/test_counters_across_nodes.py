@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -18,7 +18,7 @@ import redis
 from redis.exceptions import RedisError
 
 from tests.conftest import SERVER_ENV
-from tests.live_support import Client, error_code
+from tests.live_support import error_code, online_at
 from tests.support import PASSWORD, ServerProcess, User, postgres_database, run_server, unique_name
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -153,25 +153,13 @@ async def test_concurrent_guesses_through_both_nodes_cannot_outrun_the_throttle(
     assert statuses == [401] * FAILURES + [429] * (12 - FAILURES), statuses
 
 
-@contextlib.asynccontextmanager
-async def sockets(user: User, *nodes: ServerProcess) -> AsyncIterator[list[Client]]:
-    """One socket of ``user``'s session on each of ``nodes``."""
-    async with contextlib.AsyncExitStack() as stack:
-        clients = []
-        for node in nodes:
-            client = Client(node.url, user.session_cookie)
-            await client.connect()
-            stack.push_async_callback(client.close)
-            clients.append(client)
-        yield clients
-
-
 async def test_the_send_limit_counts_messages_sent_through_either_node(
     nodes: TwoNodes, people: tuple[User, User]
 ) -> None:
     ana, _ = people
     code = ana.create_room()
-    async with sockets(ana, *nodes) as (on_a, on_b):  # the session made on A works on B
+    # the session made on A works on B
+    async with online_at([(ana, node.url) for node in nodes]) as (on_a, on_b):
         await on_a.enter(code)
         await on_b.enter(code)
         for sock in (on_a, on_b, on_a, on_b):

@@ -14,6 +14,7 @@ import pytest
 from playwright.sync_api import Browser, Playwright, expect, sync_playwright
 
 import chinwag
+from tests.conftest import RAISED_LIMITS
 from tests.support import ServerProcess
 
 STATIC_INDEX = Path(chinwag.__file__).resolve().parent / "static" / "index.html"
@@ -25,17 +26,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-SERVER_ENV = {
-    "CHINWAG_LOG_LEVEL": "info",
-    "CHINWAG_MESSAGES_PER_WINDOW": "1000",
-    "CHINWAG_TYPING_PER_WINDOW": "1000",
-    "CHINWAG_RETRIES_PER_WINDOW": "1000",
-    "CHINWAG_SIGNUPS_PER_WINDOW": "100000",
-    "CHINWAG_AVATAR_UPLOADS_PER_WINDOW": "1000",
-    "CHINWAG_ENTERS_PER_WINDOW": "1000",
-    "CHINWAG_SEARCHES_PER_WINDOW": "1000",
-    "CHINWAG_ROOMS_PER_WINDOW": "1000",
-}
+SERVER_ENV = {"CHINWAG_LOG_LEVEL": "info", **RAISED_LIMITS}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
