@@ -12,7 +12,7 @@ from chinwag.config import Settings
 from chinwag.db import queries
 from chinwag.db.engine import Database
 from chinwag.db.models import AuthSession, Room, User
-from chinwag.errors import ChinwagError, Forbidden, NotAuthenticated
+from chinwag.errors import Forbidden, NotAuthenticated
 from chinwag.schemas import MemberOut, RoomOut
 from chinwag.services.access import access_room, load_room_out, require_room
 from chinwag.services.accounts import AccountService, check_token
@@ -120,7 +120,7 @@ class LiveService:
             async with self.db.read() as s:
                 room = await access_room(s, user, code)
                 room_view = await load_room_out(s, room)
-        except ChinwagError:
+        except BaseException:  # refused, or the database failed: no pending entry is left
             await self.realtime.unsubscribe(conn_id, room_id)
             raise
         if not await self.realtime.confirm(conn_id, room.id):
