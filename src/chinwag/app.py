@@ -23,6 +23,7 @@ from chinwag.api.middleware import (
 )
 from chinwag.api.routes import health, me, rooms, session
 from chinwag.api.web import mount_web
+from chinwag.backends import Backends
 from chinwag.config import Settings
 from chinwag.db.engine import Database
 from chinwag.logs import get_logger
@@ -82,12 +83,15 @@ def create_app(settings: Settings) -> ChinwagApp:
         engineio_logger=False,
     )
     db = Database(settings.resolved_database_url)
-    services = Services.build(settings, db, SocketIORealtime(sio))
+    backends = Backends.from_settings(settings)
+    realtime = SocketIORealtime(sio, backends.fanout, hold_lease=settings.hold_lease_seconds)
+    services = Services.build(settings, db, realtime, backends)
     origins = OriginPolicy(settings)
     sio.register_namespace(ChatNamespace(services, origins))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await services.start()
         log.info("chinwag.started", version=__version__, database=db.engine.dialect.name)
         yield
         await services.close()

@@ -235,6 +235,13 @@ class Settings(BaseSettings):
         description="A lock is freed this long after it was taken even if its holder never "
         "let go (a node that died holding it).",
     )
+    hold_lease_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="With several nodes: a revocation held by a node that dies before saying "
+        "whether it committed is settled, by asking the database, after this long (until then "
+        "nothing reaches what it covers).",
+    )
     max_avatar_pixels: int = Field(
         16_000_000,
         ge=1,

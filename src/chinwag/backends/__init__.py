@@ -5,11 +5,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 
 from chinwag.backends.clock import ManualClock, MonotonicClock, WallClock
+from chinwag.backends.fanout import Fanout, MemoryFanout, RedisFanout
 from chinwag.backends.memory import MemoryLocks, MemoryRateCounters
 from chinwag.backends.ports import (
     BackendUnavailable,
@@ -25,6 +26,7 @@ __all__ = [
     "BackendUnavailable",
     "Backends",
     "Clock",
+    "Fanout",
     "LockUnavailable",
     "Locks",
     "ManualClock",
@@ -38,6 +40,7 @@ class Backends:
     counters: RateCounters
     locks: Locks
     redis: Redis | None = None  # the client they share, closed with them
+    fanout: Fanout = field(default_factory=MemoryFanout)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Backends:
@@ -65,6 +68,7 @@ class Backends:
             counters=RedisRateCounters(redis, prefix, clock),
             locks=RedisLocks(redis, prefix, lease=lease, wait=wait),
             redis=redis,
+            fanout=RedisFanout(redis, prefix),
         )
 
     async def close(self) -> None:

@@ -33,6 +33,7 @@ from typing import TypeVar
 from chinwag.services.realtime import (
     Audience,
     Hold,
+    LiveConnection,
     MemberRevoked,
     Removed,
     Revocation,
@@ -122,6 +123,14 @@ class ConnectionRegistry:
         for room in confirmed:
             _discard(self._by_room, room, conn_id)
         return sorted(confirmed)
+
+    def snapshot(self) -> list[LiveConnection]:
+        """Every active connection with the rooms it hears (confirmed or pending)."""
+        return [
+            LiveConnection(c.conn_id, c.session_id, c.user_id, tuple(sorted(c.rooms)))
+            for c in self._conns.values()
+            if c.user_id is not None and not c.ended
+        ]
 
     def tombstones(self) -> tuple[int, int]:
         """How many member revocations and destroyed rooms are remembered."""

@@ -44,7 +44,6 @@ class Services:
         accounts = AccountService(settings, db, committer, backends)
         typing = TypingService(settings, db, realtime, backends)
         live = LiveService(settings, db, realtime, accounts, PresenceRegistry(), typing, backends)
-        committer.after_revoke = live.revoked
         return cls(
             settings=settings,
             db=db,
@@ -57,7 +56,12 @@ class Services:
             media=MediaService(settings, db, accounts, backends),
         )
 
+    async def start(self) -> None:
+        """Start the live side: hear the other nodes."""
+        await self.live.realtime.start(self.live)
+
     async def close(self) -> None:
+        await self.live.realtime.stop()
         self.typing.close()
         await self.backends.close()
         await self.db.dispose()

@@ -231,3 +231,4 @@ class AccountService:
     async def _user_updated(self, user: User) -> None:
         for listener in self.on_user_updated:
             listener(user)
+        await self.committer.realtime.announce_user_changed(user.id)

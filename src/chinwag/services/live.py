@@ -7,18 +7,29 @@ and nowhere else.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from chinwag.backends import Backends
 from chinwag.config import Settings
 from chinwag.db import queries
 from chinwag.db.engine import Database
-from chinwag.db.models import AuthSession, Room, User
+from chinwag.db.models import AuthSession, Room, User, utcnow
 from chinwag.errors import Forbidden, NotAuthenticated
 from chinwag.schemas import MemberOut, RoomOut
 from chinwag.services.access import access_room, load_room_out, require_room
 from chinwag.services.accounts import AccountService, check_token
 from chinwag.services.presence import PresenceRegistry
 from chinwag.services.ratelimit import RateLimiter
-from chinwag.services.realtime import Audience, Realtime, Removed, Revocation, RoomGone
+from chinwag.services.realtime import (
+    Audience,
+    LiveConnection,
+    MemberRevoked,
+    Realtime,
+    Removed,
+    Revocation,
+    RoomGone,
+    SessionEnded,
+)
 from chinwag.services.typing import TypingService
 from chinwag.services.views import presence_event, user_out
 
@@ -192,3 +203,48 @@ class LiveService:
             if len(found) >= MAX_RESULTS:
                 break
         return found
+
+    # ---- what other nodes ask ----------------------------------------------------------------
+    async def committed(self, revocations: Sequence[Revocation]) -> bool:
+        """Whether a revocation whose node died before saying is in the database."""
+        async with self.db.read() as s:
+            for revocation in revocations:
+                if isinstance(revocation, SessionEnded):
+                    if await s.get(AuthSession, revocation.session_id) is None:
+                        return True
+                elif isinstance(revocation, MemberRevoked):
+                    found = await queries.get_membership(s, revocation.room_id, revocation.user_id)
+                    if found is None:
+                        return True
+                elif await s.get(Room, revocation.room_id) is None:
+                    return True
+        return False
+
+    async def revalidate(self, conns: Sequence[LiveConnection]) -> list[Revocation]:
+        """The revocations the database shows for these connections: their sessions ended
+        or expired, rooms they hear that they left or that were destroyed."""
+        missed: list[Revocation] = []
+        now = utcnow()
+        async with self.db.read() as s:
+            for session_id in sorted({c.session_id for c in conns}):
+                if await queries.get_session_user(s, session_id, now) is None:
+                    missed.append(SessionEnded(session_id))
+            for room_id in sorted({room for c in conns for room in c.rooms}):
+                room = await s.get(Room, room_id)
+                if room is None:
+                    missed.append(RoomGone(room_id))
+                    continue
+                members = set(await queries.list_member_ids(s, room_id))
+                for user_id in sorted({c.user_id for c in conns if room_id in c.rooms}):
+                    if user_id not in members:
+                        missed.append(MemberRevoked(user_id, room_id, room.version))
+        return missed
+
+    async def user_changed(self, user_id: int) -> None:
+        """Another node changed this user's profile: refresh the cached copy."""
+        if not any(known.id == user_id for known in self._users.values()):
+            return
+        async with self.db.read() as s:
+            user = await s.get(User, user_id)
+        if user is not None:
+            self._user_updated(user)

@@ -93,9 +93,49 @@ class Hold:
     """What ``hold`` returns: the revocations it holds, to ``apply`` or ``release``."""
 
     revocations: tuple[Revocation, ...]
+    id: str = ""  # names the hold to the other nodes
+
+
+@dataclass(frozen=True)
+class LiveConnection:
+    """A connection of this node, as the registry knows it (for a check against the database)."""
+
+    conn_id: str
+    session_id: str
+    user_id: int
+    rooms: tuple[int, ...]  # the rooms it hears
+
+
+class NodeHooks(Protocol):
+    """What the push layer asks of the live service, on whichever node it runs."""
+
+    async def revoked(self, revocations: list[Revocation], removed: list[Removed]) -> None:
+        """A revocation was applied here: presence and typing of the subscriptions it ended."""
+
+    async def committed(self, revocations: Sequence[Revocation]) -> bool:
+        """Whether these revocations are in the database (their node died before saying)."""
+        ...
+
+    async def revalidate(self, conns: Sequence[LiveConnection]) -> list[Revocation]:
+        """After a gap in which revocations may have been missed: those the database shows
+        for these connections (ended sessions, left or destroyed rooms)."""
+        ...
+
+    async def user_changed(self, user_id: int) -> None:
+        """A user's profile changed on another node: refresh what is cached about them."""
 
 
 class Realtime(Protocol):
+    # ---- the node ----------------------------------------------------------------------------
+    async def start(self, hooks: NodeHooks) -> None:
+        """Start hearing the other nodes (events, revocation intents, profile changes)."""
+
+    async def stop(self) -> None:
+        """Stop hearing the other nodes."""
+
+    async def announce_user_changed(self, user_id: int) -> None:
+        """Tell every other node that this user's profile changed (after the commit)."""
+
     # ---- connections -------------------------------------------------------------------------
     async def open(self, conn_id: str, session_id: str) -> None:
         """A handshake started with this login session; nothing is delivered to it yet."""
@@ -127,11 +167,14 @@ class Realtime(Protocol):
         """Deliver once to every connection of any of ``audiences`` that may receive it now."""
 
     async def hold(self, revocations: Sequence[Revocation]) -> Hold:
-        """Stop delivering to whatever the revocations cover (before their commit)."""
+        """Stop delivering to whatever the revocations cover, on every node, before their
+        commit. Raises ``BackendUnavailable`` if the other nodes cannot be told: then the
+        transaction must not commit."""
 
     async def release(self, hold: Hold) -> None:
         """The revoking transaction failed: deliver as before."""
 
     async def apply(self, hold: Hold) -> list[Removed]:
         """The revoking transaction committed: end the subscriptions and connections it
-        covers, for good; returns the subscriptions that ended."""
+        covers, for good, on every node (each then calls ``NodeHooks.revoked``); returns the
+        subscriptions that ended on this node."""

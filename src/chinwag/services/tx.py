@@ -7,8 +7,9 @@ announce what the transaction does:
   transaction fails. Zulip's ``send_event_on_commit``; later the same call can also write
   the event into a durable log in the transaction (the transactional outbox).
 - ``tx.revoke(revocation)``: held just before the commit (nothing more reaches what it
-  covers), applied after it, released if the commit fails. Then ``after_revoke`` runs
-  (presence and typing of the subscriptions that ended), then the events are published.
+  covers, on any node), applied after it, released if the commit fails; applying runs the
+  live service's clean-up (presence, typing) on each node. Then the events are published.
+  A hold the other nodes cannot be told of stops the commit (``BackendUnavailable``).
 """
 
 from __future__ import annotations
@@ -21,9 +22,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chinwag.db.engine import Database
-from chinwag.services.realtime import Audience, Realtime, Removed, Revocation
-
-AfterRevoke = Callable[[list[Revocation], list[Removed]], Awaitable[None]]
+from chinwag.services.realtime import Audience, Realtime, Revocation
 
 
 @dataclass(frozen=True)
@@ -58,7 +57,6 @@ class Committer:
     def __init__(self, db: Database, realtime: Realtime) -> None:
         self.db = db
         self.realtime = realtime
-        self.after_revoke: AfterRevoke | None = None  # set by the live service
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
@@ -73,9 +71,7 @@ class Committer:
                     await self.realtime.release(hold)
                 raise
         if hold is not None:
-            removed = await self.realtime.apply(hold)
-            if self.after_revoke is not None:
-                await self.after_revoke(tx.revocations, removed)
+            await self.realtime.apply(hold)
         for step in tx.steps:
             if isinstance(step, Event):
                 await self.realtime.emit(step.name, step.data, *step.audiences)
