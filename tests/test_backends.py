@@ -19,6 +19,7 @@ from redis.exceptions import RedisError
 
 from chinwag.backends import Backends, BackendUnavailable, LockUnavailable, ManualClock
 from chinwag.backends.clock import MonotonicClock
+from chinwag.backends.fallback import FallbackRateCounters
 from chinwag.backends.memory import LockTable, MemoryLocks, MemoryRateCounters
 from chinwag.backends.ports import Clock, Locks, RateCounters
 from chinwag.backends.redis import RedisLocks, RedisRateCounters, connect
@@ -249,6 +250,19 @@ async def test_redis_not_answering_is_a_503_not_a_crash(clock: ManualClock) -> N
         await client.aclose()
 
 
+async def test_limits_count_on_this_node_while_redis_does_not_answer(clock: ManualClock) -> None:
+    client = connect(f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
+    try:
+        counters = FallbackRateCounters(RedisRateCounters(client, "nowhere", clock), clock)
+        assert [await counters.hit("k", 2, 60) for _ in range(2)] == [None, None]
+        assert await counters.hit("k", 2, 60) == pytest.approx(60)
+        assert await counters.hit("other", 2, 60) is None
+        clock.advance(60)
+        assert await counters.hit("k", 2, 60) is None
+    finally:
+        await client.aclose()
+
+
 # ---- built once, from the settings ------------------------------------------------------------
 async def test_backends_are_in_memory_unless_a_redis_url_is_set(redis_prefix: str) -> None:
     memory = Backends.from_settings(Settings(redis_url=None))
@@ -256,7 +270,8 @@ async def test_backends_are_in_memory_unless_a_redis_url_is_set(redis_prefix: st
     await memory.close()
 
     shared = Backends.from_settings(Settings(redis_url=REDIS_URL, redis_prefix=redis_prefix))
-    assert isinstance(shared.counters, RedisRateCounters) and shared.redis is not None
+    assert isinstance(shared.counters, FallbackRateCounters) and shared.redis is not None
+    assert isinstance(shared.counters.shared, RedisRateCounters)
     try:
         assert await shared.counters.hit("k", 1, 60) is None
         async with shared.locks.hold("x"):

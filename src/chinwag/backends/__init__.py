@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from redis.asyncio import Redis
 
 from chinwag.backends.clock import ManualClock, MonotonicClock, WallClock
+from chinwag.backends.fallback import FallbackRateCounters
 from chinwag.backends.fanout import Fanout, MemoryFanout, RedisFanout
 from chinwag.backends.memory import MemoryLocks, MemoryRateCounters
 from chinwag.backends.ports import (
@@ -65,7 +66,7 @@ class Backends:
     ) -> Backends:
         return cls(
             clock=clock,
-            counters=RedisRateCounters(redis, prefix, clock),
+            counters=FallbackRateCounters(RedisRateCounters(redis, prefix, clock), clock),
             locks=RedisLocks(redis, prefix, lease=lease, wait=wait),
             redis=redis,
             fanout=RedisFanout(redis, prefix),

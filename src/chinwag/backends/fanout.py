@@ -179,7 +179,9 @@ class RedisFanout:
                     await on_joined(first)
                     first, wait = False, REJOIN_FIRST_SECONDS
                     await _read(pubsub, on_message)
-            except (redis_errors.RedisError, OSError) as exc:
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # never die silently: join again
                 if self._joined or first:
                     log.error("fanout.listener_lost", error=type(exc).__name__)
             finally:
