@@ -48,10 +48,13 @@ export function startRealtime(router: Router): void {
         void router.push({ name: 'lobby' })
       }
     })
-    connection.onConnected((again) => {
+    const catchUp = (again: boolean) => {
       void chat.resume()
       if (again && router.currentRoute.value.name === 'lobby') void rooms.load()
-    })
+    }
+    connection.onConnected(catchUp)
+    // the server lost some live events (its fan-out was away): fetch them as after a reconnect
+    connection.on<Record<string, never>>('resync', () => catchUp(true))
   }
 
   connection.connect({
