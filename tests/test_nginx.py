@@ -1,9 +1,9 @@
 """nginx in front of two nodes, with the repository's own config (deploy/nginx.conf).
 
-What is proven here is the load balancer's part: requests spread over the nodes by session,
-one client's requests (its long-polling session included) stay on one node, and both
-Socket.IO transports work through nginx. Events crossing from one node to another are the
-fan-out's part of the multi-node issue, not yet built.
+Requests spread over the nodes by session, one client's requests (its long-polling session
+included) stay on one node, both Socket.IO transports work through nginx, people whose
+sessions live on different nodes chat as on one, and when a node is killed its clients
+reconnect through nginx to a survivor and carry on, with no acked message lost.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import aiohttp
@@ -25,7 +25,8 @@ import httpx
 import pytest
 
 from tests.conftest import SERVER_ENV
-from tests.live_support import Client
+from tests.live_support import Client, room_with
+from tests.node_support import SHARED_REDIS, redis_prefix
 from tests.support import (
     PASSWORD,
     ServerProcess,
@@ -107,19 +108,25 @@ def run_nginx(tmp: Path, upstreams: list[int]) -> Iterator[str]:
             proc.wait(5)
 
 
-@pytest.fixture(scope="module")
-def behind_nginx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Two nodes on one PostgreSQL database (same secret key), nginx in front."""
+@contextlib.contextmanager
+def nodes_behind_nginx(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[str, list[ServerProcess]]]:
+    """Two nodes on one PostgreSQL database and one Redis (same secret key), nginx in
+    front; yields nginx's URL and the nodes."""
     if not os.path.exists(NGINX):
         pytest.fail("nginx is not installed (scripts/services installs it)")
     secret = secrets.token_urlsafe(48)
     with contextlib.ExitStack() as stack:
         url = stack.enter_context(postgres_database())
-        ports = []
+        prefix = stack.enter_context(redis_prefix())
+        nodes = []
         for name in NODES:  # one after the other: concurrent migrations are another test's
             env = {
                 **SERVER_ENV,
                 "CHINWAG_DATABASE_URL": url,
+                "CHINWAG_REDIS_URL": SHARED_REDIS,
+                "CHINWAG_REDIS_PREFIX": prefix,
                 "CHINWAG_SECRET_KEY": secret,
                 "CHINWAG_TRUST_PROXY": "true",
                 "CHINWAG_NODE_NAME": name,
@@ -127,8 +134,15 @@ def behind_nginx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             node = ServerProcess(data_dir=tmp_path_factory.mktemp(name), env=env)
             node.start()
             stack.callback(node.stop)
-            ports.append(node.port)
-        yield stack.enter_context(run_nginx(tmp_path_factory.mktemp("nginx"), ports))
+            nodes.append(node)
+        ports = [node.port for node in nodes]
+        yield stack.enter_context(run_nginx(tmp_path_factory.mktemp("nginx"), ports)), nodes
+
+
+@pytest.fixture(scope="module")
+def behind_nginx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with nodes_behind_nginx(tmp_path_factory) as (url, _):
+        yield url
 
 
 def node_of(user: User) -> str:
@@ -183,6 +197,90 @@ async def test_socket_io_works_through_nginx(behind_nginx: str, transport: str) 
         assert [m["body"] for m in history][::-1] == [f"through nginx {i}" for i in range(5)]
     finally:
         ana.close()
+
+
+def people_on_both_nodes(url: str) -> dict[str, User]:
+    """One person whose session nginx sends to each node (signed up until both are found)."""
+    found: dict[str, User] = {}
+    for _ in range(40):
+        user = User(url, unique_name(), "Person", PASSWORD)
+        assert user.sign_up().status_code == 201
+        home = node_of(user)
+        if home in found:
+            user.close()
+            continue
+        found[home] = user
+        if len(found) == len(NODES):
+            return found
+    raise AssertionError(f"40 sessions all went to {set(found)}")
+
+
+@contextlib.asynccontextmanager
+async def through_nginx(url: str, user: User) -> AsyncIterator[Client]:
+    cookie = {"Cookie": f"chinwag_session={user.session_cookie}"}
+    async with aiohttp.ClientSession(headers=cookie) as http:
+        client = Client(url, user.session_cookie, http_session=http)
+        await client.client.connect(url, headers=cookie, transports=["websocket"], wait_timeout=10)
+        try:
+            yield client
+        finally:
+            await client.close()
+
+
+async def test_people_on_different_nodes_chat_as_on_one(behind_nginx: str) -> None:
+    homes = people_on_both_nodes(behind_nginx)
+    ana, bo = homes["node-a"], homes["node-b"]
+    try:
+        code = room_with(ana, bo)
+        async with through_nginx(behind_nginx, ana) as a, through_nginx(behind_nginx, bo) as b:
+            for sock in (a, b):
+                await sock.enter(code)
+            public = await a.send(code, "from node a")
+            private = await b.send(code, "from node b, to Ana", to=ana.username)
+            assert public["ok"] and private["ok"], (public, private)
+            await b.wait_for("message", lambda m: m["id"] == public["message"]["id"])
+            await a.wait_for("message", lambda m: m["id"] == private["message"]["id"])
+    finally:
+        ana.close()
+        bo.close()
+
+
+async def test_a_killed_node_loses_no_acked_message_and_its_clients_move_on(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    with nodes_behind_nginx(tmp_path_factory) as (url, nodes):
+        homes = people_on_both_nodes(url)
+        ana, bo = homes["node-a"], homes["node-b"]
+        victim = next(node for node in nodes if node.env["CHINWAG_NODE_NAME"] == "node-b")
+        try:
+            code = room_with(ana, bo)
+            acked = []
+            async with through_nginx(url, ana) as a, through_nginx(url, bo) as b:
+                for sock in (a, b):
+                    await sock.enter(code)
+                for i in range(5):
+                    for sock in (a, b):
+                        ack = await sock.send(code, f"before the kill {i}")
+                        assert ack["ok"], ack
+                        acked.append(ack["message"]["id"])
+                assert victim.proc is not None
+                victim.proc.send_signal(signal.SIGKILL)
+                victim.proc.wait(10)
+                await b.wait_closed()
+                # Bo's reconnect goes through nginx to the survivor, with the same session
+                async with through_nginx(url, bo) as again:
+                    await again.enter(code)
+                    assert node_of(bo) == "node-a"
+                    ack = await again.send(code, "after the kill")
+                    assert ack["ok"], ack
+                    acked.append(ack["message"]["id"])
+                    await a.wait_for("message", lambda m: m["id"] == ack["message"]["id"])
+            messages = ana.get(f"/api/rooms/{code}/messages", params={"limit": 50}).json()
+            stored = sorted(m["id"] for m in messages["messages"])
+            assert stored == sorted(acked)
+        finally:
+            ana.close()
+            bo.close()
 
 
 def test_the_node_header_is_off_by_default(server: ServerProcess) -> None:
