@@ -20,6 +20,8 @@ from typing import Any
 import httpx
 import socketio
 
+from chinwag.events import SERVER_EVENTS
+
 PASSWORD = "correct horse battery"
 
 
@@ -231,7 +233,7 @@ class User:
 class Socket:
     """A real python-socketio client that records every server event it receives."""
 
-    EVENTS = ("message", "typing", "presence", "room:destroyed", "room:left", "user:updated")
+    EVENTS = tuple(SERVER_EVENTS)
 
     def __init__(
         self, url: str, cookie: str | None, *, origin: str | None = None, http_session: Any = None

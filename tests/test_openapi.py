@@ -8,18 +8,28 @@ import subprocess
 import sys
 from pathlib import Path
 
-from chinwag.openapi import SOCKET_MODELS, build_spec
+from chinwag.events import CLIENT_EVENTS, SERVER_EVENTS, ErrorAck
+from chinwag.openapi import build_spec
 
-SCHEMA_TS = Path(__file__).resolve().parents[1] / "frontend" / "src" / "api" / "schema.d.ts"
+FRONTEND = Path(__file__).resolve().parents[1] / "frontend"
+SCHEMA_TS = FRONTEND / "src" / "api" / "schema.d.ts"
 
 
-def test_the_spec_has_every_route_and_the_socket_models() -> None:
+def test_the_spec_has_every_route_and_the_socket_catalog() -> None:
     spec = build_spec()
     assert "/api/rooms/{code}/messages" in spec["paths"]
     assert "/api/session" in spec["paths"]
     schemas = spec["components"]["schemas"]
-    for model in SOCKET_MODELS:
+    models = [ErrorAck, *SERVER_EVENTS.values()]
+    for request, ack in CLIENT_EVENTS.values():
+        models += [request, ack]
+    for model in models:
         assert model.__name__ in schemas
+    assert set(schemas["ServerEvents"]["properties"]) == set(SERVER_EVENTS)
+    client = schemas["ClientEvents"]["properties"]
+    assert set(client) == set(CLIENT_EVENTS)
+    refs = [{"$ref": f"#/components/schemas/{name}"} for name in ("EnterAck", "ErrorAck")]
+    assert client["room:enter"]["properties"]["ack"] == {"oneOf": refs}
     assert all("{path}" not in path for path in spec["paths"]), "the web app's catch-all leaked"
 
 
@@ -40,11 +50,19 @@ def test_the_module_prints_json_with_allowed_hosts_set() -> None:
     assert "/api/rooms/{code}/messages" in json.loads(result.stdout)["paths"]
 
 
-def test_the_committed_frontend_types_match_the_spec() -> None:
+def test_the_committed_frontend_types_match_the_spec(tmp_path: Path) -> None:
     """Regenerate with ``npm run gen:api`` in frontend/ when this fails."""
-    text = SCHEMA_TS.read_text()
-    spec = build_spec()
-    for path in spec["paths"]:
-        assert f'"{path}": {{' in text, f"{path} is missing from schema.d.ts"
-    for name in spec["components"]["schemas"]:
-        assert f"        {name}: {{" in text, f"{name} is missing from schema.d.ts"
+    assert (FRONTEND / "node_modules" / ".bin" / "openapi-typescript").exists(), (
+        "the web app's dev tools are missing: run `npm ci` in frontend/ (scripts/setup --test)"
+    )
+    fresh = tmp_path / "schema.d.ts"
+    subprocess.run(
+        ["sh", str(FRONTEND / "scripts" / "gen-api.sh"), str(fresh)],
+        env={**os.environ, "PYTHON": sys.executable},
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    assert fresh.read_text() == SCHEMA_TS.read_text(), (
+        "frontend/src/api/schema.d.ts is stale: run `npm run gen:api` in frontend/"
+    )

@@ -1,9 +1,15 @@
 #!/bin/sh
-# Regenerates src/api/schema.d.ts from the server's OpenAPI document (HTTP routes plus the
-# Socket.IO payload models). Needs the Python environment: ../.venv, or $PYTHON.
+# Regenerates src/api/schema.d.ts (or the file named as the first argument) from the
+# server's OpenAPI document: the HTTP routes plus the Socket.IO catalog (every event's
+# payload, request and ack). Needs the Python environment: ../.venv, or $PYTHON. A field
+# with a default that the schema does not list as required (an optional request field, an
+# ack's `retry_after`) stays optional. tests/test_openapi.py fails when the committed file
+# differs from what this writes.
 set -eu
 cd "$(dirname "$0")/.."
 python=${PYTHON:-../.venv/bin/python}
-mkdir -p node_modules/.cache
-"$python" -m chinwag.openapi > node_modules/.cache/openapi.json
-npx openapi-typescript node_modules/.cache/openapi.json -o src/api/schema.d.ts
+out=${1:-src/api/schema.d.ts}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+"$python" -m chinwag.openapi > "$work/openapi.json"
+npx --no-install openapi-typescript "$work/openapi.json" --default-non-nullable=false -o "$out"

@@ -1,13 +1,5 @@
 // Server events -> stores. Started once the session is known, stopped at log-out.
 import type { Router } from 'vue-router'
-import type {
-  MessageOut,
-  PresenceEvent,
-  RoomDestroyedEvent,
-  RoomLeftEvent,
-  TypingEvent,
-  UserUpdatedEvent,
-} from './api/types'
 import { useChatStore } from './stores/chat'
 import { useConnectionStore } from './stores/connection'
 import { useRoomsStore } from './stores/rooms'
@@ -23,16 +15,16 @@ export function startRealtime(router: Router): void {
 
   if (!wired) {
     wired = true
-    connection.on<MessageOut>('message', (message) => {
+    connection.on('message', (message) => {
       if (!chat.receive(message) && message.to !== null) void rooms.privateMessageElsewhere(message)
     })
-    connection.on<TypingEvent>('typing', (event) => chat.receiveTyping(event))
-    connection.on<PresenceEvent>('presence', (event) => chat.receivePresence(event))
-    connection.on<UserUpdatedEvent>('user:updated', ({ user }) => {
+    connection.on('typing', (event) => chat.receiveTyping(event))
+    connection.on('presence', (event) => chat.receivePresence(event))
+    connection.on('user:updated', ({ user }) => {
       session.setUser(user)
       chat.receiveUser(user)
     })
-    connection.on<RoomDestroyedEvent>('room:destroyed', ({ room, name }) => {
+    connection.on('room:destroyed', ({ room, name }) => {
       const here = chat.code === room
       const byMe = here && chat.room?.owner === session.username
       rooms.destroyed(room, name, !byMe && (here || rooms.knows(room)))
@@ -41,7 +33,7 @@ export function startRealtime(router: Router): void {
         void router.push({ name: 'lobby' })
       }
     })
-    connection.on<RoomLeftEvent>('room:left', ({ room }) => {
+    connection.on('room:left', ({ room }) => {
       rooms.forget(room)
       if (chat.code === room) {
         chat.reset()

@@ -1,7 +1,7 @@
 import { createPinia, setActivePinia } from 'pinia'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { api } from '../src/api/client'
-import type { MessageOut, MessagePage } from '../src/api/types'
+import type { AckOf, ClientEventName, MessageOut, MessagePage, RequestOf } from '../src/api/types'
 import { MemoryStorage } from '../src/lib/unread'
 import { useChatStore, useTransport } from '../src/stores/chat'
 import type { Transport } from '../src/stores/connection'
@@ -31,10 +31,10 @@ class FakeTransport implements Transport {
   isConnected(): boolean {
     return this.connected
   }
-  async call<T>(event: string, payload: unknown): Promise<T | null> {
+  async call<E extends ClientEventName>(event: E, payload: RequestOf<E>): Promise<AckOf<E> | null> {
     if (!this.connected) return null
-    this.calls.push({ event, payload: payload as Record<string, unknown> })
-    return this.answer(event, payload as Record<string, unknown>) as T | null
+    this.calls.push({ event, payload })
+    return this.answer(event, payload) as AckOf<E> | null
   }
   sent(): Record<string, unknown>[] {
     return this.calls.filter((c) => c.event === 'message:send').map((c) => c.payload)

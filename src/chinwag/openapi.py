@@ -1,8 +1,10 @@
 """``python -m chinwag.openapi``: print the API contract as one OpenAPI JSON document.
 
 The document is the HTTP API's own spec (as served at /api/openapi.json) with the Socket.IO
-payload models added under ``components.schemas``, so that the web app's types for both
-transports are generated from the server (``npm run gen:api`` in frontend/).
+catalog (``chinwag.events.catalog_schema``: every event's payload, request and ack models,
+and the ``ServerEvents`` / ``ClientEvents`` maps by event name) added under
+``components.schemas``, so that the web app's types for both transports are generated from
+the server (``npm run gen:api`` in frontend/).
 """
 
 from __future__ import annotations
@@ -13,27 +15,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
-from pydantic.json_schema import models_json_schema
-
-from chinwag import schemas
 from chinwag.config import Settings
-
-# The error envelope, then the Socket.IO payloads: client -> server, then server -> client
-# (see realtime/namespace.py).
-SOCKET_MODELS: tuple[type[BaseModel], ...] = (
-    schemas.ErrorOut,
-    schemas.RoomRef,
-    schemas.SendMessage,
-    schemas.TypingUpdate,
-    schemas.UserSearch,
-    schemas.MessageOut,
-    schemas.TypingEvent,
-    schemas.PresenceEvent,
-    schemas.RoomDestroyedEvent,
-    schemas.RoomLeftEvent,
-    schemas.UserUpdatedEvent,
-)
+from chinwag.events import catalog_schema
 
 
 def http_spec() -> dict[str, Any]:
@@ -47,15 +30,11 @@ def http_spec() -> dict[str, Any]:
 
 
 def build_spec() -> dict[str, Any]:
-    """The HTTP spec plus every Socket.IO payload model as a component schema."""
+    """The HTTP spec plus the Socket.IO catalog as component schemas."""
     spec = http_spec()
     components = spec.setdefault("components", {}).setdefault("schemas", {})
-    _, extra = models_json_schema(
-        [(model, "serialization") for model in SOCKET_MODELS],
-        ref_template="#/components/schemas/{model}",
-    )
-    for name, schema in extra.get("$defs", {}).items():
-        components.setdefault(name, schema)
+    for name, schema in catalog_schema("#/components/schemas/{model}").items():
+        components.setdefault(name, schema)  # a model both use (MessageOut) is described once
     return spec
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import idna
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StringConstraints
@@ -265,29 +265,12 @@ class ErrorOut(BaseModel):
     error: ErrorDetail
 
 
-# ---- server -> client events ------------------------------------------------------------------
-class TypingEvent(BaseModel):
-    room: str
-    user: UserOut
-    to: str | None
-    active: bool
-    expires_in: float = Field(description="Seconds after which the client may drop the state.")
+# ---- server -> client events: see chinwag.events -------------------------------------------
+def __getattr__(name: str) -> Any:
+    """``TypingEvent`` moved to ``chinwag.events`` (the socket catalog); this alias lasts
+    until services/typing.py imports it from there."""
+    if name == "TypingEvent":
+        from chinwag.events import TypingEvent
 
-
-class PresenceEvent(BaseModel):
-    room: str
-    user: UserOut
-    online: bool
-
-
-class RoomDestroyedEvent(BaseModel):
-    room: str
-    name: str
-
-
-class RoomLeftEvent(BaseModel):
-    room: str
-
-
-class UserUpdatedEvent(BaseModel):
-    user: UserOut
+        return TypingEvent
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -338,10 +338,46 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** AckError */
+        AckError: {
+            /** Code */
+            code: string;
+            /** Message */
+            message: string;
+            /**
+             * Retry After
+             * @description Seconds to wait before trying again (an error worth retrying).
+             * @default null
+             */
+            retry_after?: number;
+        };
         /** Body_upload_avatar_api_me_avatar_put */
         Body_upload_avatar_api_me_avatar_put: {
             /** Avatar */
             avatar: string;
+        };
+        /** @description Every client -> server event: its name, its payload and its ack. */
+        ClientEvents: {
+            "message:send": {
+                ack: components["schemas"]["SendAck"] | components["schemas"]["ErrorAck"];
+                request: components["schemas"]["SendMessage"];
+            };
+            "room:enter": {
+                ack: components["schemas"]["EnterAck"] | components["schemas"]["ErrorAck"];
+                request: components["schemas"]["RoomRef"];
+            };
+            "room:exit": {
+                ack: components["schemas"]["OkAck"] | components["schemas"]["ErrorAck"];
+                request: components["schemas"]["RoomRef"];
+            };
+            typing: {
+                ack: components["schemas"]["OkAck"] | components["schemas"]["ErrorAck"];
+                request: components["schemas"]["TypingUpdate"];
+            };
+            "users:search": {
+                ack: components["schemas"]["SearchAck"] | components["schemas"]["ErrorAck"];
+                request: components["schemas"]["UserSearch"];
+            };
         };
         /** ConversationList */
         ConversationList: {
@@ -357,6 +393,39 @@ export interface components {
             last_seq: number;
             /** @description The other member of the conversation. */
             user: components["schemas"]["UserOut"];
+        };
+        /** EnterAck */
+        EnterAck: {
+            /**
+             * Last Seq
+             * @description Position of the room's newest public message.
+             */
+            last_seq: number;
+            /**
+             * Ok
+             * @default true
+             * @constant
+             */
+            ok: true;
+            /**
+             * Online
+             * @description Who is in the room now, by username.
+             */
+            online: components["schemas"]["UserOut"][];
+            room: components["schemas"]["RoomOut"];
+        };
+        /**
+         * ErrorAck
+         * @description The ack of any event that was refused or failed.
+         */
+        ErrorAck: {
+            error: components["schemas"]["AckError"];
+            /**
+             * Ok
+             * @default false
+             * @constant
+             */
+            ok: false;
         };
         /** ErrorDetail */
         ErrorDetail: {
@@ -391,6 +460,36 @@ export interface components {
             online: boolean;
             /** Username */
             username: string;
+        };
+        /** MessageEvent */
+        MessageEvent: {
+            /** Body */
+            body: string;
+            /** Client Id */
+            client_id: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Id */
+            id: number;
+            /**
+             * Room
+             * @description The room's code.
+             */
+            room: string;
+            sender: components["schemas"]["UserOut"];
+            /**
+             * Seq
+             * @description Position in the room; only grows.
+             */
+            seq: number;
+            /**
+             * To
+             * @description Recipient's username for a private message.
+             */
+            to: string | null;
         };
         /** MessageOut */
         MessageOut: {
@@ -428,6 +527,18 @@ export interface components {
             has_more: boolean;
             /** Messages */
             messages: components["schemas"]["MessageOut"][];
+        };
+        /**
+         * OkAck
+         * @description The ack of an event that succeeded; events that answer more extend it.
+         */
+        OkAck: {
+            /**
+             * Ok
+             * @default true
+             * @constant
+             */
+            ok: true;
         };
         /** PasswordChange */
         PasswordChange: {
@@ -520,6 +631,32 @@ export interface components {
              */
             owner: string;
         };
+        /** SearchAck */
+        SearchAck: {
+            /**
+             * Ok
+             * @default true
+             * @constant
+             */
+            ok: true;
+            /** Users */
+            users: components["schemas"]["MemberOut"][];
+        };
+        /** SendAck */
+        SendAck: {
+            /**
+             * Duplicate
+             * @description A retry of a stored message: nothing was sent.
+             */
+            duplicate: boolean;
+            message: components["schemas"]["MessageOut"];
+            /**
+             * Ok
+             * @default true
+             * @constant
+             */
+            ok: true;
+        };
         /** SendMessage */
         SendMessage: {
             /** Body */
@@ -532,7 +669,22 @@ export interface components {
              * To
              * @default null
              */
-            to: string | null;
+            to?: string | null;
+        };
+        /** @description Every server -> client event: its name and its payload. */
+        ServerEvents: {
+            /** @description Sent to the room's entered connections, or the two people of a private message. */
+            message: components["schemas"]["MessageEvent"];
+            /** @description Sent to the room, when a user's first connection enters or last one leaves. */
+            presence: components["schemas"]["PresenceEvent"];
+            /** @description Sent to every member's connections; they are removed from the room at once. */
+            "room:destroyed": components["schemas"]["RoomDestroyedEvent"];
+            /** @description Sent to the leaver's own connections, after the last event of the room they hear. */
+            "room:left": components["schemas"]["RoomLeftEvent"];
+            /** @description Sent to the room (`to` null) or the recipient only. */
+            typing: components["schemas"]["TypingEvent"];
+            /** @description Sent to rooms the user belongs to, and the user's own connections. */
+            "user:updated": components["schemas"]["UserUpdatedEvent"];
         };
         /** SessionOut */
         SessionOut: {
@@ -579,7 +731,7 @@ export interface components {
              * To
              * @default null
              */
-            to: string | null;
+            to?: string | null;
         };
         /** UserOut */
         UserOut: {
@@ -596,12 +748,12 @@ export interface components {
              * Online
              * @default true
              */
-            online: boolean;
+            online?: boolean;
             /**
              * Q
              * @default
              */
-            q: string;
+            q?: string;
             /** Room */
             room: string;
         };

@@ -18,18 +18,22 @@ export type SignUp = Schemas['SignUp']
 export type LogIn = Schemas['LogIn']
 export type ErrorDetail = Schemas['ErrorDetail']
 
-// Socket.IO payloads
-export type SendMessage = Schemas['SendMessage']
-export type TypingUpdate = Schemas['TypingUpdate']
-export type TypingEvent = Schemas['TypingEvent']
-export type PresenceEvent = Schemas['PresenceEvent']
-export type RoomDestroyedEvent = Schemas['RoomDestroyedEvent']
-export type RoomLeftEvent = Schemas['RoomLeftEvent']
-export type UserUpdatedEvent = Schemas['UserUpdatedEvent']
+// Socket.IO: the server's event catalog (chinwag/events.py), by event name
+export type ServerEvents = Schemas['ServerEvents']
+export type ServerEventName = keyof ServerEvents
+export type ClientEvents = Schemas['ClientEvents']
+export type ClientEventName = keyof ClientEvents
+/** The payload a client event sends. */
+export type RequestOf<E extends ClientEventName> = ClientEvents[E]['request']
+/** The ack a client event gets: its own `{ok: true, ...}`, or an ErrorAck. */
+export type AckOf<E extends ClientEventName> = ClientEvents[E]['ack']
 
-// Acks are plain objects in the namespace (realtime/namespace.py), not pydantic models.
-export type AckError = ErrorDetail & { retry_after?: number }
-export type Ack<T> = ({ ok: true } & T) | { ok: false; error: AckError }
-export type EnterAck = Ack<{ room: RoomOut; online: UserOut[]; last_seq: number }>
-export type SendAck = Ack<{ message: MessageOut; duplicate: boolean }>
-export type SearchAck = Ack<{ users: MemberOut[] }>
+export type SendMessage = RequestOf<'message:send'>
+export type TypingUpdate = RequestOf<'typing'>
+export type TypingEvent = ServerEvents['typing']
+export type PresenceEvent = ServerEvents['presence']
+export type ErrorAck = Schemas['ErrorAck']
+export type AckError = Schemas['AckError']
+export type EnterAck = AckOf<'room:enter'>
+export type SendAck = AckOf<'message:send'>
+export type SearchAck = AckOf<'users:search'>

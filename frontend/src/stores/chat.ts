@@ -6,11 +6,10 @@ import { computed, ref } from 'vue'
 import { ApiError, api, fetchAllAfter } from '../api/client'
 import type {
   ConversationOut,
-  EnterAck,
   MessageOut,
   PresenceEvent,
   RoomOut,
-  SendAck,
+  SendMessage,
   TypingEvent,
   TypingUpdate,
   UserOut,
@@ -151,7 +150,7 @@ export const useChatStore = defineStore('chat', () => {
   async function subscribe(): Promise<void> {
     if (!code.value) return
     const gen = generation
-    const ack = await transport().call<EnterAck>('room:enter', { room: code.value })
+    const ack = await transport().call('room:enter', { room: code.value })
     if (gen !== generation || ack === null) return // not connected: resume() does it later
     if (!ack.ok) throw new ApiError(0, ack.error.code, ack.error.message)
     room.value = ack.room
@@ -414,9 +413,9 @@ export const useChatStore = defineStore('chat', () => {
     const attempt = (attempts.get(clientId) ?? 0) + 1
     attempts.set(clientId, attempt)
     const gen = generation
-    const payload: Record<string, unknown> = { room: item.room, body: item.body, client_id: item.client_id }
+    const payload: SendMessage = { room: item.room, body: item.body, client_id: item.client_id }
     if (item.to) payload.to = item.to
-    const ack = await transport().call<SendAck>('message:send', payload, ACK_TIMEOUT_MS)
+    const ack = await transport().call('message:send', payload, ACK_TIMEOUT_MS)
     if (gen !== generation) return
     const outcome = outcomeOf(ack)
     if (outcome.kind === 'sent') {
@@ -438,7 +437,7 @@ export const useChatStore = defineStore('chat', () => {
 
   function sendTyping(active: boolean, to: string | null = null): void {
     if (!code.value || !transport().isConnected()) return
-    const payload: Partial<TypingUpdate> = { room: code.value, active }
+    const payload: TypingUpdate = { room: code.value, active }
     if (to) payload.to = to
     void transport().call('typing', payload, 5000)
   }

@@ -2,15 +2,17 @@
 import { defineStore } from 'pinia'
 import { ref } from 'vue'
 import type { Socket } from 'socket.io-client'
+import type { AckOf, ClientEventName, RequestOf, ServerEventName, ServerEvents } from '../api/types'
 import { getSocket } from '../socket'
 
 export type ConnectionStatus = 'offline' | 'connecting' | 'connected' | 'reconnecting'
 
-/** What the chat store needs from the connection; tests give it a fake. */
+/** What the chat store needs from the connection; tests give it a fake. Events, payloads
+ * and acks are typed by the server's catalog (ClientEvents, ServerEvents in api/types). */
 export interface Transport {
   isConnected(): boolean
   /** The ack, or null when none came within ``timeoutMs`` (or the socket is down). */
-  call<T>(event: string, payload: unknown, timeoutMs?: number): Promise<T | null>
+  call<E extends ClientEventName>(event: E, payload: RequestOf<E>, timeoutMs?: number): Promise<AckOf<E> | null>
 }
 
 type Listener = (reconnected: boolean) => void
@@ -90,18 +92,22 @@ export const useConnectionStore = defineStore('connection', () => {
 
   const transport: Transport = {
     isConnected: () => socket?.connected ?? false,
-    async call<T>(event: string, payload: unknown, timeoutMs = 10_000): Promise<T | null> {
+    async call<E extends ClientEventName>(
+      event: E,
+      payload: RequestOf<E>,
+      timeoutMs = 10_000,
+    ): Promise<AckOf<E> | null> {
       if (!socket?.connected) return null
       try {
-        return (await socket.timeout(timeoutMs).emitWithAck(event, payload)) as T
+        return (await socket.timeout(timeoutMs).emitWithAck(event, payload)) as AckOf<E>
       } catch {
         return null
       }
     },
   }
 
-  function on<T>(event: string, handler: (data: T) => void): void {
-    getSocket().on(event, handler)
+  function on<E extends ServerEventName>(event: E, handler: (data: ServerEvents[E]) => void): void {
+    getSocket().on(event as string, handler as (data: unknown) => void)
   }
 
   return { status, everConnected, refusal, connect, disconnect, retry, onConnected, transport, on }

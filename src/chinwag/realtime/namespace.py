@@ -1,8 +1,10 @@
 """The Socket.IO namespace: authenticate the handshake, then parse, call a service, ack.
 
 Every client event is answered through its ack with ``{"ok": true, ...}`` or
-``{"ok": false, "error": {"code", "message"}}``. Handlers run one at a time per
-connection (``async_handlers=False``), so a client's messages are stored in send order.
+``{"ok": false, "error": {"code", "message"}}``: its request and ack models are in the
+catalog (``chinwag.events.CLIENT_EVENTS``), and each handler takes the one and answers the
+other. Handlers run one at a time per connection (``async_handlers=False``), so a client's
+messages are stored in send order.
 """
 
 from __future__ import annotations
@@ -18,6 +20,15 @@ from pydantic import BaseModel, ValidationError
 
 from chinwag.db.models import User
 from chinwag.errors import ChinwagError, InvalidInput, NotAuthenticated
+from chinwag.events import (
+    CLIENT_EVENTS,
+    AckError,
+    EnterAck,
+    ErrorAck,
+    OkAck,
+    SearchAck,
+    SendAck,
+)
 from chinwag.logs import get_logger
 from chinwag.realtime.publisher import NAMESPACE
 from chinwag.schemas import RoomRef, SendMessage, TypingUpdate, UserSearch
@@ -29,16 +40,18 @@ log = get_logger(__name__)
 SESSION_COOKIE = "chinwag_session"
 
 M = TypeVar("M", bound=BaseModel)
-Ack = dict[str, Any]
-Handler = Callable[["ChatNamespace", str, User, Any], Awaitable[Ack]]
+# (namespace, conn id, user, the event's request model) -> the event's ack model
+Handler = Callable[["ChatNamespace", str, User, Any], Awaitable[OkAck]]
 
 
-def error_ack(error: ChinwagError) -> Ack:
-    body: dict[str, Any] = {"code": error.code, "message": error.message}
+def error_ack(error: ChinwagError) -> ErrorAck:
     retry_after = getattr(error, "retry_after", None)
     if retry_after is not None:
-        body["retry_after"] = round(retry_after, 3)
-    return {"ok": False, "error": body}
+        retry_after = round(retry_after, 3)
+    return ErrorAck(error=AckError(code=error.code, message=error.message, retry_after=retry_after))
+
+
+INTERNAL_ERROR = ErrorAck(error=AckError(code="internal_error", message="Server error."))
 
 
 def validation_message(exc: ValidationError) -> str:
@@ -124,13 +137,15 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             if len(args) != 2:
                 raise InvalidInput("Send exactly one payload object.")
             user = await self._current_user(sid)
-            return await handler(self, sid, user, args[1])
+            payload = parse(CLIENT_EVENTS[event].request, args[1])
+            ack = await handler(self, sid, user, payload)
+            return ack.model_dump(mode="json")
         except ChinwagError as exc:
             log.info("socket.event_refused", socket_event=event, code=exc.code)
-            return error_ack(exc)
+            return error_ack(exc).wire()
         except Exception:
             log.exception("socket.event_failed", socket_event=event)
-            return {"ok": False, "error": {"code": "internal_error", "message": "Server error."}}
+            return INTERNAL_ERROR.wire()
 
     async def _current_user(self, sid: str) -> User:
         """Re-check the login on every event: a logged-out or expired session acts no more."""
@@ -141,37 +156,27 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             raise
 
     # ---- events ------------------------------------------------------------------------------
-    async def room_enter(self, sid: str, user: User, data: Any) -> Ack:
-        ref = parse(RoomRef, data)
+    async def room_enter(self, sid: str, user: User, ref: RoomRef) -> EnterAck:
         room, online, last_seq = await self.services.live.enter(user, sid, ref.room)
-        return {
-            "ok": True,
-            "room": room.model_dump(mode="json"),
-            "online": [user_out(u).model_dump(mode="json") for u in online],
-            "last_seq": last_seq,
-        }
+        return EnterAck(room=room, online=[user_out(u) for u in online], last_seq=last_seq)
 
-    async def room_exit(self, sid: str, user: User, data: Any) -> Ack:
-        ref = parse(RoomRef, data)
+    async def room_exit(self, sid: str, user: User, ref: RoomRef) -> OkAck:
         await self.services.live.exit(user, sid, ref.room)
-        return {"ok": True}
+        return OkAck()
 
-    async def message_send(self, sid: str, user: User, data: Any) -> Ack:
-        payload = parse(SendMessage, data)
+    async def message_send(self, sid: str, user: User, payload: SendMessage) -> SendAck:
         message, created = await self.services.messages.send(user, payload)
-        return {"ok": True, "message": message.model_dump(mode="json"), "duplicate": not created}
+        return SendAck(message=message, duplicate=not created)
 
-    async def typing(self, sid: str, user: User, data: Any) -> Ack:
-        payload = parse(TypingUpdate, data)
+    async def typing(self, sid: str, user: User, payload: TypingUpdate) -> OkAck:
         await self.services.typing.set_typing(user, payload.room, payload.to, payload.active)
-        return {"ok": True}
+        return OkAck()
 
-    async def users_search(self, sid: str, user: User, data: Any) -> Ack:
-        payload = parse(UserSearch, data)
+    async def users_search(self, sid: str, user: User, payload: UserSearch) -> SearchAck:
         users = await self.services.live.list_members(
             user, payload.room, online_only=payload.online, query=payload.q
         )
-        return {"ok": True, "users": [u.model_dump(mode="json") for u in users]}
+        return SearchAck(users=users)
 
 
 HANDLERS: dict[str, Handler] = {

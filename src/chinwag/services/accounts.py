@@ -19,8 +19,9 @@ from chinwag.db import queries
 from chinwag.db.engine import Database
 from chinwag.db.models import AuthSession, User, utcnow
 from chinwag.errors import Conflict, Forbidden, NotAuthenticated
+from chinwag.events import UserUpdatedEvent, publish
 from chinwag.logs import get_logger
-from chinwag.schemas import USERNAME_RE, SignUp, UserUpdatedEvent
+from chinwag.schemas import USERNAME_RE, SignUp
 from chinwag.services.pools import WorkPool
 from chinwag.services.ratelimit import RateLimiter
 from chinwag.services.realtime import Audience, SessionEnded
@@ -223,10 +224,9 @@ class AccountService:
     async def publish_user_updated(self, tx: Tx, user: User) -> None:
         """Tell the user's own connections and everyone in their rooms, after ``tx``."""
         room_ids = await queries.list_room_ids_of_user(tx.s, user.id)
-        event = UserUpdatedEvent(user=user_out(user)).model_dump(mode="json")
         audiences = [Audience.own(user.id), *map(Audience.room_subscribers, room_ids)]
         tx.after_commit(lambda: self._user_updated(user))
-        tx.publish("user:updated", event, *audiences)
+        publish(tx, UserUpdatedEvent(user=user_out(user)), *audiences)
 
     async def _user_updated(self, user: User) -> None:
         for listener in self.on_user_updated:

@@ -10,6 +10,7 @@ from chinwag.db import queries
 from chinwag.db.engine import Database
 from chinwag.db.models import Message, User, utcnow
 from chinwag.errors import InvalidInput, NotFound
+from chinwag.events import MessageEvent, publish
 from chinwag.schemas import ConversationOut, MessageOut, MessagePage, SendMessage
 from chinwag.services.access import (
     access_room,
@@ -116,7 +117,7 @@ class MessageService:
         out = message_out(message, room, user, recipient)
         # the sender's indicator goes down before their message arrives
         tx.after_commit(lambda: self.typing.stopped(room, user, recipient))
-        tx.publish("message", out.model_dump(mode="json"), audience)
+        publish(tx, MessageEvent(**dict(out)), audience)
         return out
 
     async def _find_retry(self, user: User, data: SendMessage) -> MessageOut | None:

@@ -13,8 +13,9 @@ from chinwag.db import queries
 from chinwag.db.engine import Database
 from chinwag.db.models import Conversation, Membership, Message, Room, User, utcnow
 from chinwag.errors import Conflict, Forbidden, NotFound
+from chinwag.events import RoomDestroyedEvent, RoomLeftEvent, publish
 from chinwag.logs import get_logger
-from chinwag.schemas import RoomDestroyedEvent, RoomLeftEvent, RoomOut, RoomSummary
+from chinwag.schemas import RoomOut, RoomSummary
 from chinwag.services.access import (
     access_room,
     load_room_out,
@@ -99,11 +100,7 @@ class RoomService:
                 )
             )
             tx.revoke(MemberRevoked(user.id, room.id, version))
-            tx.publish(
-                "room:left",
-                RoomLeftEvent(room=room.code).model_dump(mode="json"),
-                Audience.own(user.id),
-            )
+            publish(tx, RoomLeftEvent(room=room.code), Audience.own(user.id))
         log.info("room.left", room_id=room.id, user_id=user.id)
 
     async def destroy_room(self, user: User, code: str) -> None:
@@ -121,6 +118,6 @@ class RoomService:
             await s.execute(delete(Membership).where(Membership.room_id == room.id))
             await s.execute(delete(Room).where(Room.id == room.id))
             tx.revoke(RoomGone(room.id))
-            event = RoomDestroyedEvent(room=room.code, name=room.name).model_dump(mode="json")
-            tx.publish("room:destroyed", event, Audience.own(*member_ids))
+            event = RoomDestroyedEvent(room=room.code, name=room.name)
+            publish(tx, event, Audience.own(*member_ids))
         log.info("room.destroyed", room_id=room.id, user_id=user.id)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from chinwag.db.models import Message, Room, User
-from chinwag.schemas import MessageOut, PresenceEvent, RoomOut, RoomSummary, UserOut
+from chinwag.events import PresenceEvent
+from chinwag.schemas import MessageOut, RoomOut, RoomSummary, UserOut
 
 AVATAR_PATH = "/media/avatars/"
 
@@ -37,4 +38,6 @@ def message_out(message: Message, room: Room, sender: User, recipient: User | No
 
 
 def presence_event(room: Room, user: User, *, online: bool) -> dict[str, Any]:
+    """The ``presence`` payload as live.py emits it today; once it emits through the
+    catalog (``emit(realtime, PresenceEvent(...), ...)``), this goes."""
     return PresenceEvent(room=room.code, user=user_out(user), online=online).model_dump(mode="json")

@@ -1,0 +1,142 @@
+"""The Socket.IO event catalog (``chinwag.events``): what real clients receive is what the
+catalog says, the namespace answers with its models, and docs/api.md lists it."""
+
+from __future__ import annotations
+
+import typing
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from chinwag.events import (
+    CLIENT_EVENTS,
+    SERVER_EVENTS,
+    AckError,
+    ErrorAck,
+    RoomLeftEvent,
+    TypingEvent,
+)
+from chinwag.realtime.namespace import HANDLERS
+from chinwag.schemas import UserOut
+from tests.live_support import client_id, online, room_with
+from tests.support import User
+
+MakeUser = Callable[..., User]
+API_MD = Path(__file__).resolve().parents[1] / "docs" / "api.md"
+
+
+# ---- the catalog itself -----------------------------------------------------------------------
+def test_each_server_event_is_filed_under_its_own_wire_name() -> None:
+    for name, model in SERVER_EVENTS.items():
+        assert model.event == name
+        assert model.audience, f"{name} says nobody it is sent to"
+    event = RoomLeftEvent(room="r1")
+    assert event.wire() == ("room:left", {"room": "r1"})
+
+
+def test_an_event_is_serialized_to_json_ready_data() -> None:
+    user = UserOut(username="ana", full_name="Ana", avatar_url=None)
+    name, data = TypingEvent(room="r", user=user, to=None, active=True, expires_in=1.5).wire()
+    assert name == "typing"
+    assert data == {
+        "room": "r",
+        "user": {"username": "ana", "full_name": "Ana", "avatar_url": None},
+        "to": None,
+        "active": True,
+        "expires_in": 1.5,
+    }
+
+
+def test_an_error_ack_names_retry_after_only_when_there_is_one() -> None:
+    plain = ErrorAck(error=AckError(code="not_member", message="No."))
+    assert plain.wire() == {"ok": False, "error": {"code": "not_member", "message": "No."}}
+    wait = ErrorAck(error=AckError(code="rate_limited", message="Slow.", retry_after=2.5))
+    assert wait.wire()["error"]["retry_after"] == 2.5
+
+
+def test_every_client_event_has_a_handler_typed_by_the_catalog() -> None:
+    assert set(HANDLERS) == set(CLIENT_EVENTS)
+    for name, (request, ack) in CLIENT_EVENTS.items():
+        hints = typing.get_type_hints(HANDLERS[name])
+        params = [hint for key, hint in hints.items() if key != "return"]
+        assert params[-1] is request, f"{name} takes {params[-1]}, the catalog says {request}"
+        assert hints["return"] is ack, f"{name} answers {hints['return']}, not {ack}"
+
+
+# ---- the docs ---------------------------------------------------------------------------------
+def doc_table(header: str) -> dict[str, list[str]]:
+    """The rows of the docs/api.md table whose first column is ``header``, by first cell."""
+    lines = API_MD.read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"| {header} |"))
+    rows = {}
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        cells = [cell.strip() for cell in line.strip().strip("|").split(" | ")]
+        rows[cells[0].strip("`")] = cells[1:]
+    return rows
+
+
+def test_the_docs_list_every_server_event_with_its_model_and_audience() -> None:
+    rows = doc_table("server → client")
+    assert set(rows) == set(SERVER_EVENTS)
+    for name, (payload, sent_to) in rows.items():
+        model = SERVER_EVENTS[name]
+        assert payload.startswith(f"`{model.__name__}`"), f"{name}: {payload}"
+        assert sent_to == model.audience, f"{name}: the docs say {sent_to!r}"
+
+
+def test_the_docs_list_every_client_event_with_its_request_and_ack() -> None:
+    rows = doc_table("client → server")
+    assert set(rows) == set(CLIENT_EVENTS)
+    for name, (payload, ack, _errors) in rows.items():
+        request, ok = CLIENT_EVENTS[name]
+        assert payload.startswith(f"`{request.__name__}`"), f"{name}: {payload}"
+        assert ack.startswith(f"`{ok.__name__}`"), f"{name}: {ack}"
+
+
+# ---- on the wire ------------------------------------------------------------------------------
+async def test_what_clients_receive_is_exactly_what_the_catalog_describes(
+    make_user: MakeUser,
+) -> None:
+    """Every server event and every ack of a conversation, parsed by its catalog model and
+    written again, is the same JSON: no field the catalog lacks, none it has missing."""
+    ana, bo = make_user("Ana"), make_user("Bo")
+    code = room_with(ana, bo)
+    acks: list[tuple[str, Any]] = []
+    async with online(ana, bo) as (a, b):
+
+        async def call(client: Any, event: str, payload: dict[str, Any]) -> Any:
+            ack = await client.call(event, payload)
+            acks.append((event, ack))
+            return ack
+
+        await call(a, "room:enter", {"room": code})
+        await call(b, "room:enter", {"room": code})
+        await call(a, "typing", {"room": code, "active": True})
+        await call(a, "message:send", {"room": code, "body": "hi", "client_id": client_id()})
+        private = {"room": code, "body": "psst", "client_id": client_id(), "to": bo.username}
+        await call(a, "message:send", private)
+        await call(b, "users:search", {"room": code, "q": ""})
+        await call(a, "message:send", {"room": code})  # refused: no body
+        assert ana.patch("/api/me", json={"full_name": "Ana Maria"}).status_code == 200
+        await b.wait_for("user:updated")
+        await call(b, "room:exit", {"room": code})
+        assert bo.post(f"/api/rooms/{code}/leave").status_code == 204
+        await b.wait_for("room:left")
+        assert ana.delete(f"/api/rooms/{code}").status_code == 204
+        await a.wait_for("room:destroyed")
+        events = a.events + b.events
+
+    assert {name for name, _ in events} == set(SERVER_EVENTS)
+    for name, data in events:
+        assert SERVER_EVENTS[name].model_validate(data).wire() == (name, data)
+
+    assert {name for name, _ in acks} == set(CLIENT_EVENTS)
+    refused = [ack for _, ack in acks if not ack["ok"]]
+    assert len(refused) == 1 and refused[0]["error"]["code"] == "invalid_input"
+    for name, ack in acks:
+        if ack["ok"]:
+            assert CLIENT_EVENTS[name].ack.model_validate(ack).model_dump(mode="json") == ack
+        else:
+            assert ErrorAck.model_validate(ack).wire() == ack
