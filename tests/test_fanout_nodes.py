@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from chinwag.events import ResyncEvent
 from chinwag.realtime import envelopes
 from chinwag.services.accounts import session_id_of
 from chinwag.services.realtime import SessionEnded
@@ -254,7 +255,9 @@ async def test_a_redis_restart_loses_no_stored_message_and_clients_resync(
                     during = await a.send(code, "while Redis is away")
                     assert during["ok"], during  # stored and acked
                     store.start()
-                    await asyncio.gather(a.wait_for("resync"), b.wait_for("resync"))
+                    resyncs = await asyncio.gather(a.wait_for("resync"), b.wait_for("resync"))
+                    for data in resyncs:
+                        assert ResyncEvent.model_validate(data).wire() == ("resync", data)
                     # what was missed is in the history, and live delivery is back
                     bodies = [m["body"] for m in history(bo, code)["messages"]]
                     assert "while Redis is away" in bodies

@@ -46,7 +46,7 @@ export function startRealtime(router: Router): void {
     }
     connection.onConnected(catchUp)
     // the server lost some live events (its fan-out was away): fetch them as after a reconnect
-    connection.on<Record<string, never>>('resync', () => catchUp(true))
+    connection.on('resync', () => catchUp(true))
   }
 
   connection.connect({

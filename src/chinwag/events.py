@@ -96,6 +96,11 @@ class RoomDestroyedEvent(ServerEvent):
     name: str
 
 
+class ResyncEvent(ServerEvent):
+    event = "resync"
+    audience = "every connection of a node whose fan-out was away: fetch what you missed"
+
+
 SERVER_EVENTS: dict[str, type[ServerEvent]] = {
     model.event: model
     for model in (
@@ -105,6 +110,7 @@ SERVER_EVENTS: dict[str, type[ServerEvent]] = {
         UserUpdatedEvent,
         RoomLeftEvent,
         RoomDestroyedEvent,
+        ResyncEvent,
     )
 }
 

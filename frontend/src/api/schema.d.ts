@@ -560,6 +560,8 @@ export interface components {
             /** Full Name */
             full_name?: string | null;
         };
+        /** ResyncEvent */
+        ResyncEvent: Record<string, never>;
         /** RoomCreate */
         RoomCreate: {
             /** Name */
@@ -677,6 +679,8 @@ export interface components {
             message: components["schemas"]["MessageEvent"];
             /** @description Sent to the room, when a user's first connection enters or last one leaves. */
             presence: components["schemas"]["PresenceEvent"];
+            /** @description Sent to every connection of a node whose fan-out was away: fetch what you missed. */
+            resync: components["schemas"]["ResyncEvent"];
             /** @description Sent to every member's connections; they are removed from the room at once. */
             "room:destroyed": components["schemas"]["RoomDestroyedEvent"];
             /** @description Sent to the leaver's own connections, after the last event of the room they hear. */

@@ -28,6 +28,7 @@ from socketio import packet
 
 from chinwag.backends.fanout import Fanout, MemoryFanout
 from chinwag.backends.ports import BackendUnavailable
+from chinwag.events import ResyncEvent
 from chinwag.logs import get_logger
 from chinwag.realtime import envelopes
 from chinwag.realtime.envelopes import Envelope
@@ -35,7 +36,6 @@ from chinwag.realtime.registry import ConnectionRegistry
 from chinwag.services.realtime import Audience, Hold, NodeHooks, Removed, Revocation
 
 NAMESPACE = "/"
-RESYNC_EVENT = "resync"
 # asyncio's call_later cannot wait for ever: sessions that outlive this are re-armed.
 MAX_TIMER_SECONDS = 24 * 3600.0
 DEFAULT_HOLD_LEASE_SECONDS = 30.0
@@ -274,7 +274,7 @@ class SocketIORealtime:
         """Tell this node's clients that events may have been lost: fetch what you missed."""
         conn_ids = [c.conn_id for c in self.registry.snapshot() if self.registry.is_live(c.conn_id)]
         if conn_ids:
-            await self._send(conn_ids, self._encode(RESYNC_EVENT, {}))
+            await self._send(conn_ids, self._encode(*ResyncEvent().wire()))
 
     def _encode(self, event: str, data: dict[str, Any]) -> str:
         encoded = self.sio.packet_class(packet.EVENT, data=[event, data], namespace=NAMESPACE)
