@@ -6,6 +6,10 @@ Measures, against a real `chinwag serve` on loopback, the time from emitting
 Bounded: a fixed number of messages and a hard time limit; it stops by itself.
 
     .venv/bin/python -m benchmarks.fanout --members 20 --messages 300 [--postgres]
+        [--redis] [--nodes 2]
+
+``--redis`` routes every event through Redis (the fan-out of several nodes) with one node;
+``--nodes N`` runs N nodes on PostgreSQL and Redis, members spread over them in turn.
 
 Prints a Markdown table row; docs/performance.md keeps the numbers we publish.
 """
@@ -15,12 +19,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import secrets
 import statistics
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
+from tests.node_support import SHARED_REDIS, redis_prefix
 from tests.support import PASSWORD, ServerProcess, Socket, User, postgres_database, unique_name
 
 TIME_LIMIT = 120.0
@@ -31,16 +37,16 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def run(url: str, members: int, messages: int) -> dict[str, float]:
+async def run(urls: list[str], members: int, messages: int) -> dict[str, float]:
     people = []
-    for _ in range(members):
-        user = User(url, unique_name("b"), "Bench Person", PASSWORD)
+    for i in range(members):
+        user = User(urls[i % len(urls)], unique_name("b"), "Bench Person", PASSWORD)
         assert user.sign_up().status_code == 201
         people.append(user)
     code = people[0].create_room("bench")
     for user in people[1:]:
         assert user.join(code).status_code == 200
-    sockets = [Socket(url, user.session_cookie) for user in people]
+    sockets = [Socket(user.base_url, user.session_cookie) for user in people]
     for sock in sockets:
         await sock.connect()
         await sock.enter(code)
@@ -94,6 +100,8 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=20)
     parser.add_argument("--messages", type=int, default=300)
     parser.add_argument("--postgres", action="store_true")
+    parser.add_argument("--redis", action="store_true")
+    parser.add_argument("--nodes", type=int, default=1)
     args = parser.parse_args()
     env = {
         "CHINWAG_LOG_LEVEL": "warning",
@@ -102,15 +110,23 @@ def main() -> None:
     }
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         backend = "sqlite"
-        if args.postgres:
+        if args.postgres or args.nodes > 1:
             env["CHINWAG_DATABASE_URL"] = stack.enter_context(postgres_database())
             backend = "postgres"
-        server = ServerProcess(data_dir=Path(tmp), env=env)
-        server.start()
-        try:
-            result = asyncio.run(run(server.url, args.members, args.messages))
-        finally:
-            server.stop()
+        if args.redis or args.nodes > 1:
+            env["CHINWAG_REDIS_URL"] = SHARED_REDIS
+            env["CHINWAG_REDIS_PREFIX"] = stack.enter_context(redis_prefix())
+            env["CHINWAG_SECRET_KEY"] = secrets.token_urlsafe(32)
+            backend += f" + Redis, {args.nodes} node{'s' if args.nodes > 1 else ''}"
+        servers = []
+        for i in range(args.nodes):
+            data_dir = Path(tmp) / f"node-{i}"
+            data_dir.mkdir()
+            server = ServerProcess(data_dir=data_dir, env=env)
+            server.start()
+            stack.callback(server.stop)
+            servers.append(server)
+        result = asyncio.run(run([s.url for s in servers], args.members, args.messages))
     print(
         f"| {backend} | {args.members} | {result['sent']:.0f} | "
         f"{result['deliveries']:.0f}/{result['expected']:.0f} | "
