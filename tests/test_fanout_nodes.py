@@ -254,6 +254,10 @@ async def test_a_redis_restart_loses_no_stored_message_and_clients_resync(
                     store.stop()
                     during = await a.send(code, "while Redis is away")
                     assert during["ok"], during  # stored and acked
+                    # a revocation the other node cannot hear of is refused, nothing changed
+                    refused = bo.delete("/api/session")
+                    assert refused.status_code == 503, refused.text
+                    assert error_code(refused) == "backend_unavailable"
                     store.start()
                     resyncs = await asyncio.gather(a.wait_for("resync"), b.wait_for("resync"))
                     for data in resyncs:
@@ -261,7 +265,7 @@ async def test_a_redis_restart_loses_no_stored_message_and_clients_resync(
                     # what was missed is in the history, and live delivery is back
                     bodies = [m["body"] for m in history(bo, code)["messages"]]
                     assert "while Redis is away" in bodies
-                    await barrier(b, code, a)
+                    await barrier(b, code, a)  # Bo's session and socket live on
                     await barrier(a, code, b)
             finally:
                 ana.close()
