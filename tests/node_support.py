@@ -3,15 +3,18 @@ Redis server of a test's own, to stop and start again."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import secrets
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -56,9 +59,16 @@ def node_env(
 
 @contextlib.contextmanager
 def nodes_on(
-    tmp: Path, base_env: dict[str, str], count: int, redis_url: str = SHARED_REDIS
+    tmp: Path,
+    base_env: dict[str, str],
+    count: int,
+    redis_url: str = SHARED_REDIS,
+    *,
+    reach_redis_at: dict[int, str] | None = None,
 ) -> Iterator[list[ServerProcess]]:
-    """``count`` nodes, started one after the other, named node-1, node-2, ..."""
+    """``count`` nodes, started one after the other, named node-1, node-2, ...; node ``i``
+    reaches the Redis server at ``reach_redis_at[i]`` if given (the same server by another
+    way, e.g. a ``CuttableLink``)."""
     with redis_prefix(redis_url) as prefix, postgres_database() as url:
         env = node_env(base_env, url, redis_url, prefix)
         with contextlib.ExitStack() as stack:
@@ -67,6 +77,8 @@ def nodes_on(
                 data_dir = tmp / f"node-{i}"
                 data_dir.mkdir()
                 node = {**env, "CHINWAG_NODE_NAME": f"node-{i}"}
+                if reach_redis_at and i in reach_redis_at:
+                    node["CHINWAG_REDIS_URL"] = reach_redis_at[i]
                 servers.append(stack.enter_context(run_server(data_dir, node)))
             yield servers
 
@@ -114,3 +126,73 @@ def own_redis() -> Iterator[OwnRedis]:
         yield server
     finally:
         server.stop()
+
+
+class CuttableLink:
+    """A TCP relay from a free port to Redis that a test can cut and mend: one node reaches
+    Redis through it, so that node alone loses the fan-out while the others keep it. It runs
+    its own event loop in a thread, so it relays while the test blocks (starting a node)."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.port = free_port()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._server: asyncio.Server | None = None
+        self._pipes: set[asyncio.StreamWriter] = set()
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def __enter__(self) -> CuttableLink:
+        self._thread.start()
+        self.mend()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cut()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+
+    def mend(self) -> None:
+        self._run(self._mend())
+
+    def cut(self) -> None:
+        """Refuse new connections and close the open ones (as a network failure would)."""
+        self._run(self._cut())
+
+    def _run(self, coro: Any) -> None:
+        asyncio.run_coroutine_threadsafe(coro, self._loop).result(10)
+
+    async def _mend(self) -> None:
+        self._server = await asyncio.start_server(self._relay, "127.0.0.1", self.port)
+
+    async def _cut(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        for writer in list(self._pipes):
+            writer.close()
+        self._pipes.clear()
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        except OSError:
+            writer.close()
+            return
+        self._pipes.update((writer, up_writer))
+        await asyncio.gather(
+            _pump(reader, up_writer), _pump(up_reader, writer), return_exceptions=True
+        )
+
+
+async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    finally:
+        writer.close()

@@ -20,7 +20,7 @@ from chinwag.services.accounts import session_id_of
 from chinwag.services.realtime import SessionEnded
 from tests.conftest import SERVER_ENV
 from tests.live_support import barrier, error_code, history, online_at, room_with
-from tests.node_support import SHARED_REDIS, nodes_on, own_redis
+from tests.node_support import SHARED_REDIS, CuttableLink, nodes_on, own_redis
 from tests.support import PASSWORD, ServerProcess, User, unique_name
 
 HOLD_LEASE = 2.0
@@ -270,6 +270,37 @@ async def test_a_redis_restart_loses_no_stored_message_and_clients_resync(
             finally:
                 ana.close()
                 bo.close()
+
+
+async def test_a_node_that_lost_the_fan_out_checks_its_connections_when_it_rejoins(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Node 2 alone loses Redis; Bo logs out through node 1 meanwhile (node 2 cannot hear
+    it). When node 2 is back, it finds the ended session in the database and closes Bo's
+    socket there, having delivered nothing to it, and tells its other clients to resync."""
+    with own_redis() as store, CuttableLink(store.port) as link:
+        tmp = tmp_path_factory.mktemp("node-gap")
+        with nodes_on(tmp, NODE_ENV, 2, store.url, reach_redis_at={2: link.url}) as (one, two):
+            ana, bo, cy = person(one, "Ana"), person(one, "Bo"), person(one, "Cy")
+            try:
+                code = room_with(ana, bo, cy)
+                places = [(ana, one.url), (bo, two.url), (cy, two.url)]
+                async with online_at(places) as (a, b, c):
+                    for sock in (a, b, c):
+                        await sock.enter(code)
+                    await barrier(a, code, b, c)
+                    link.cut()
+                    assert bo.delete("/api/session").status_code == 204  # through node 1
+                    sent = await a.send(code, "after Bo left, while node 2 was away")
+                    assert sent["ok"], sent
+                    link.mend()
+                    await b.wait_closed()
+                    await c.wait_for("resync")
+                    await barrier(a, code, c)
+                    assert not b.mentions("while node 2 was away")
+            finally:
+                for user in (ana, bo, cy):
+                    user.close()
 
 
 def test_events_carry_one_encoding_for_every_node() -> None:
