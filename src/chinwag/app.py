@@ -89,6 +89,7 @@ def create_app(settings: Settings) -> ChinwagApp:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         log.info("chinwag.started", version=__version__, database=db.engine.dialect.name)
+        services.start()
         yield
         await services.close()
 

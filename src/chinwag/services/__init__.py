@@ -11,7 +11,6 @@ from chinwag.services.accounts import AccountService
 from chinwag.services.live import LiveService
 from chinwag.services.media import MediaService
 from chinwag.services.messages import MessageService
-from chinwag.services.presence import PresenceRegistry
 from chinwag.services.realtime import Realtime
 from chinwag.services.rooms import RoomService
 from chinwag.services.tx import Committer
@@ -43,7 +42,7 @@ class Services:
         committer = Committer(db, realtime)
         accounts = AccountService(settings, db, committer, backends)
         typing = TypingService(settings, db, realtime, backends)
-        live = LiveService(settings, db, realtime, accounts, PresenceRegistry(), typing, backends)
+        live = LiveService(settings, db, realtime, accounts, backends.presence, typing, backends)
         committer.after_revoke = live.revoked
         return cls(
             settings=settings,
@@ -57,7 +56,12 @@ class Services:
             media=MediaService(settings, db, accounts, backends),
         )
 
+    def start(self) -> None:
+        """Background work of the live state (a node's heartbeat), until ``close``."""
+        self.live.start()
+
     async def close(self) -> None:
-        self.typing.close()
+        await self.live.close()
+        await self.typing.close()
         await self.backends.close()
         await self.db.dispose()
