@@ -22,11 +22,14 @@ from chinwag.db import queries
 from chinwag.db.engine import Database
 from chinwag.db.models import Room, User
 from chinwag.errors import InvalidInput
+from chinwag.logs import get_logger
 from chinwag.schemas import TypingEvent
 from chinwag.services.access import access_room, require_member_by_username
 from chinwag.services.ratelimit import RateLimiter
 from chinwag.services.realtime import Audience, Realtime
 from chinwag.services.views import user_out
+
+log = get_logger(__name__)
 
 
 @dataclass
@@ -167,4 +170,7 @@ class TypingService:
         """This node stops: its indicators are taken down and their stops announced."""
         for key, timer in list(self._timers.items()):
             self._cancel(key)
-            await self._expired(key, timer)
+            try:
+                await self._expired(key, timer)
+            except Exception:  # stopping goes on; the others' clients drop it by its expiry
+                log.exception("typing.goodbye_failed")
