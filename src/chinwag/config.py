@@ -119,7 +119,8 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         None,
         description="redis://[:password@]host:6379/0 (or rediss://, unix://): keep live state "
-        "(rate limits, log-in throttles, locks) in Redis, shared by every node. "
+        "(rate limits, log-in throttles, locks, presence, typing) in Redis, shared by every "
+        "node. "
         "Default: in this process's memory (one node).",
     )
     redis_prefix: str = Field(
