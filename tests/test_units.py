@@ -1,4 +1,4 @@
-"""Pure pieces, checked over many inputs: text rules, origins, throttles, presence."""
+"""Pure pieces, checked over many inputs: text rules, origins, throttles."""
 
 from __future__ import annotations
 
@@ -26,7 +26,6 @@ from chinwag.schemas import (
 )
 from chinwag.security import OriginPolicy, normalize_origin
 from chinwag.services.pools import WorkPool
-from chinwag.services.presence import PresenceRegistry
 from chinwag.services.ratelimit import RateLimiter
 
 
@@ -243,22 +242,6 @@ async def test_rate_limiter_refuses_past_the_limit_and_resets() -> None:
     await RateLimiter(counters, "another", limit=3, window=60).hit("k", "slow down")
     await limiter.reset("k")
     await limiter.hit("k", "slow down")
-
-
-def test_presence_counts_a_user_once_across_connections() -> None:
-    presence = PresenceRegistry()
-    assert presence.add(1, 10, "tab-a") is True
-    assert presence.add(1, 10, "tab-b") is False
-    assert presence.add(2, 10, "tab-a") is True
-    assert presence.online(1) == {10}
-    assert presence.remove(1, "tab-a") is None
-    assert presence.is_online(1, 10)
-    assert presence.remove(1, "tab-b") == 10
-    assert presence.online(1) == set()
-    assert presence.rooms_of("tab-a") == [2]
-    presence.drop_room(2)
-    assert presence.rooms_of("tab-a") == []
-    assert presence.remove(2, "tab-a") is None
 
 
 @pytest.mark.parametrize("flag", ["true", "yes", 1, None])

@@ -119,7 +119,8 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         None,
         description="redis://[:password@]host:6379/0 (or rediss://, unix://): keep live state "
-        "(rate limits, log-in throttles, locks) in Redis, shared by every node. "
+        "(rate limits, log-in throttles, locks, presence, typing) in Redis, shared by every "
+        "node. "
         "Default: in this process's memory (one node).",
     )
     redis_prefix: str = Field(
@@ -242,6 +243,20 @@ class Settings(BaseSettings):
         "whether it committed is settled, by asking the database, after this long (until then "
         "nothing reaches what it covers).",
     )
+    node_heartbeat_seconds: float = Field(
+        5.0,
+        gt=0,
+        le=60,
+        description="With Redis: how often a node tells the others it is alive, and looks "
+        "for nodes that stopped doing so.",
+    )
+    node_dead_seconds: float = Field(
+        15.0,
+        gt=0,
+        le=300,
+        description="With Redis: a node silent this long is dead; its users go offline for "
+        "everyone at most CHINWAG_NODE_HEARTBEAT_SECONDS later (at least twice the heartbeat).",
+    )
     max_avatar_pixels: int = Field(
         16_000_000,
         ge=1,
@@ -323,6 +338,15 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip().lower() for part in value.split(",") if part.strip()]
         return value
+
+    @model_validator(mode="after")
+    def _heartbeats_fit(self) -> Settings:
+        if self.node_dead_seconds < 2 * self.node_heartbeat_seconds:
+            raise ValueError(
+                "CHINWAG_NODE_DEAD_SECONDS must be at least twice CHINWAG_NODE_HEARTBEAT_SECONDS, "
+                "or one late heartbeat takes a live node for dead"
+            )
+        return self
 
     @model_validator(mode="after")
     def _production_needs_secret(self) -> Settings:

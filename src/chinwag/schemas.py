@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import idna
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StringConstraints
@@ -266,11 +266,3 @@ class ErrorOut(BaseModel):
 
 
 # ---- server -> client events: see chinwag.events -------------------------------------------
-def __getattr__(name: str) -> Any:
-    """``TypingEvent`` moved to ``chinwag.events`` (the socket catalog); this alias lasts
-    until services/typing.py imports it from there."""
-    if name == "TypingEvent":
-        from chinwag.events import TypingEvent
-
-        return TypingEvent
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

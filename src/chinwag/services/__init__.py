@@ -11,7 +11,6 @@ from chinwag.services.accounts import AccountService
 from chinwag.services.live import LiveService
 from chinwag.services.media import MediaService
 from chinwag.services.messages import MessageService
-from chinwag.services.presence import PresenceRegistry
 from chinwag.services.realtime import Realtime
 from chinwag.services.rooms import RoomService
 from chinwag.services.tx import Committer
@@ -43,7 +42,7 @@ class Services:
         committer = Committer(db, realtime)
         accounts = AccountService(settings, db, committer, backends)
         typing = TypingService(settings, db, realtime, backends)
-        live = LiveService(settings, db, realtime, accounts, PresenceRegistry(), typing, backends)
+        live = LiveService(settings, db, realtime, accounts, backends.presence, typing, backends)
         return cls(
             settings=settings,
             db=db,
@@ -57,11 +56,13 @@ class Services:
         )
 
     async def start(self) -> None:
-        """Start the live side: hear the other nodes."""
+        """Start the live side: hear the other nodes, and the node's heartbeat."""
         await self.live.realtime.start(self.live)
+        self.live.start()
 
     async def close(self) -> None:
         await self.live.realtime.stop()
-        self.typing.close()
+        await self.live.close()
+        await self.typing.close()
         await self.backends.close()
         await self.db.dispose()

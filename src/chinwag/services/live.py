@@ -3,22 +3,30 @@
 The one service that owns what is live: who is connected, who entered which room, and what
 follows when a revocation ends someone's subscriptions. Presence and typing change here
 and nowhere else.
+
+Presence is shared by the nodes (``Backends.presence``); each node counts its own
+connections in and out, beats to say it is alive, and reaps the nodes that stopped
+beating. Presence is best-effort while Redis does not answer: entering still works, and
+the node's connections are counted again once Redis answers.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Sequence
 
-from chinwag.backends import Backends
+from chinwag.backends import Backends, BackendUnavailable, Presence, RoomUser
 from chinwag.config import Settings
 from chinwag.db import queries
 from chinwag.db.engine import Database
 from chinwag.db.models import AuthSession, Room, User, utcnow
 from chinwag.errors import Forbidden, NotAuthenticated
+from chinwag.events import PresenceEvent, emit
+from chinwag.logs import get_logger
 from chinwag.schemas import MemberOut, RoomOut
 from chinwag.services.access import access_room, load_room_out, require_room
 from chinwag.services.accounts import AccountService, check_token
-from chinwag.services.presence import PresenceRegistry
 from chinwag.services.ratelimit import RateLimiter
 from chinwag.services.realtime import (
     Audience,
@@ -31,9 +39,11 @@ from chinwag.services.realtime import (
     SessionEnded,
 )
 from chinwag.services.typing import TypingService
-from chinwag.services.views import presence_event, user_out
+from chinwag.services.views import user_out
 
 MAX_RESULTS = 100
+
+log = get_logger(__name__)
 
 
 def matches(user: User, query: str) -> bool:
@@ -56,7 +66,7 @@ class LiveService:
         db: Database,
         realtime: Realtime,
         accounts: AccountService,
-        presence: PresenceRegistry,
+        presence: Presence,
         typing: TypingService,
         backends: Backends,
     ) -> None:
@@ -68,6 +78,17 @@ class LiveService:
         # the user behind each live connection, kept fresh by profile changes: events need
         # no database round trip to know who sends them
         self._users: dict[str, User] = {}
+        # this node's connections in presence: their user and the rooms they entered, and
+        # one lock each, so an enter and a revocation of one connection count in order
+        self._entered: dict[str, tuple[int, set[int]]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        # a presence call failed (Redis did not answer): count this node's connections
+        # again at the next heartbeat; ``_changes`` tells whether they changed meanwhile
+        self._out_of_sync = False
+        self._changes = 0
+        self._keep_alive = backends.shared
+        self._heartbeat = settings.node_heartbeat_seconds
+        self._beating: asyncio.Task[None] | None = None
         accounts.on_user_updated.append(self._user_updated)
         counters = backends.counters
         self.enters = RateLimiter(
@@ -91,6 +112,7 @@ class LiveService:
             await self.realtime.close(conn_id)
             raise
         self._users[conn_id] = user
+        self._locks[conn_id] = asyncio.Lock()
         return session, user
 
     async def current_user(self, conn_id: str) -> User:
@@ -111,11 +133,13 @@ class LiveService:
         self._users.pop(conn_id, None)
         await self.realtime.close(conn_id)
         gone = []
-        for room_id in self.presence.rooms_of(conn_id):
-            user_id = self.presence.remove(room_id, conn_id)
-            if user_id is not None:
-                gone.append((room_id, user_id))
-        await self._went_offline(gone)
+        async with self._lock(conn_id):
+            user_id, rooms = self._entered.get(conn_id, (0, set()))
+            for room_id in sorted(rooms):
+                if await self._remove(conn_id, room_id):
+                    gone.append((room_id, user_id))
+        self._locks.pop(conn_id, None)
+        await self._announce(gone, online=False)
 
     # ---- rooms -------------------------------------------------------------------------------
     async def enter(self, user: User, conn_id: str, code: str) -> tuple[RoomOut, list[User], int]:
@@ -134,15 +158,17 @@ class LiveService:
         except BaseException:  # refused, or the database failed: no pending entry is left
             await self.realtime.unsubscribe(conn_id, room_id)
             raise
-        if not await self.realtime.confirm(conn_id, room.id):
-            raise Forbidden("You are no longer a member of this room.", code="not_member")
-        came_online = self.presence.add(room.id, user.id, conn_id)
+        async with self._lock(conn_id):  # a revocation that ended it counts after this
+            if not await self.realtime.confirm(conn_id, room.id):
+                raise Forbidden("You are no longer a member of this room.", code="not_member")
+            came_online = await self._add(conn_id, room.id, user.id)
+        online_ids = await self._online(room.id, user.id)
         async with self.db.read() as s:
-            online = await queries.get_users(s, sorted(self.presence.online(room.id)))
+            online = await queries.get_users(s, sorted(online_ids))
         if came_online:
-            await self.realtime.emit(
-                "presence",
-                presence_event(room, user, online=True),
+            await emit(
+                self.realtime,
+                PresenceEvent(room=room.code, user=user_out(user), online=True),
                 Audience.room_subscribers(room.id),
             )
         users = sorted(online.values(), key=lambda u: u.username_key)
@@ -153,37 +179,156 @@ class LiveService:
         async with self.db.read() as s:
             room = await access_room(s, user, code)
         await self.realtime.unsubscribe(conn_id, room.id)
-        if self.presence.remove(room.id, conn_id) is not None:
-            await self._went_offline([(room.id, user.id)])
+        async with self._lock(conn_id):
+            went_offline = await self._remove(conn_id, room.id)
+        if went_offline:
+            await self._announce([(room.id, user.id)], online=False)
 
     async def revoked(self, revocations: list[Revocation], removed: list[Removed]) -> None:
-        """After a revocation was applied: presence and typing of what it ended."""
+        """After a revocation was applied (on every node, for that node's connections):
+        presence and typing of what it ended."""
         for revocation in revocations:
             if isinstance(revocation, RoomGone):  # nobody is left to tell
-                self.presence.drop_room(revocation.room_id)
-                self.typing.drop_room(revocation.room_id)
+                await self._forget_room(revocation.room_id)
         gone = []
         for sub in removed:
-            if self.presence.remove(sub.room_id, sub.conn_id) is not None:
-                gone.append((sub.room_id, sub.user_id))
-        await self._went_offline(gone)
+            async with self._lock(sub.conn_id):
+                if await self._remove(sub.conn_id, sub.room_id):
+                    gone.append((sub.room_id, sub.user_id))
+        await self._announce(gone, online=False)
 
-    async def _went_offline(self, gone: list[tuple[int, int]]) -> None:
-        if not gone:
+    async def _forget_room(self, room_id: int) -> None:
+        for conn_id in [c for c, (_, rooms) in self._entered.items() if room_id in rooms]:
+            async with self._lock(conn_id):
+                await self._remove(conn_id, room_id)
+        with contextlib.suppress(BackendUnavailable):  # each node takes out its own anyway
+            await self.presence.drop_room(room_id)
+        await self.typing.drop_room(room_id)
+
+    # ---- presence of this node's connections -------------------------------------------------
+    def _lock(self, conn_id: str) -> asyncio.Lock:
+        # a connection no longer (or never) here has nothing to order: any lock does
+        return self._locks.get(conn_id) or asyncio.Lock()
+
+    async def _add(self, conn_id: str, room_id: int, user_id: int) -> bool:
+        """Count the connection in the room; True if its user just came online there.
+
+        While the shared state does not answer, this node's connections are counted
+        here, and in presence again at the first heartbeat that gets through."""
+        self._entered.setdefault(conn_id, (user_id, set()))[1].add(room_id)
+        self._changes += 1
+        if self._out_of_sync:
+            return False
+        try:
+            return await self.presence.add(room_id, user_id, conn_id)
+        except BackendUnavailable:
+            self._out_of_sync = True
+            return False
+
+    async def _remove(self, conn_id: str, room_id: int) -> bool:
+        """Count the connection out of the room; True if its user just went offline there."""
+        entry = self._entered.get(conn_id)
+        if entry is None or room_id not in entry[1]:
+            return False
+        entry[1].discard(room_id)
+        if not entry[1]:
+            del self._entered[conn_id]
+        self._changes += 1
+        if self._out_of_sync:
+            return False
+        try:
+            return await self.presence.remove(room_id, conn_id)
+        except BackendUnavailable:
+            self._out_of_sync = True
+            return False
+
+    async def _online(self, room_id: int, user_id: int) -> set[int]:
+        """Who is online in the room, or, while the shared state does not answer, who is
+        online there through this node."""
+        try:
+            return await self.presence.online(room_id)
+        except BackendUnavailable:
+            here = {user for user, rooms in self._entered.values() if room_id in rooms}
+            return here | {user_id}
+
+    async def _announce(self, changed: list[RoomUser], *, online: bool) -> None:
+        """Tell each room who came online or went offline there (and, gone, stop typing)."""
+        if not changed:
             return
         async with self.db.read() as s:
-            rooms = {room_id: await s.get(Room, room_id) for room_id, _ in gone}
-            users = await queries.get_users(s, [user_id for _, user_id in gone])
-        for room_id, user_id in gone:
+            rooms = {room_id: await s.get(Room, room_id) for room_id, _ in changed}
+            users = await queries.get_users(s, [user_id for _, user_id in changed])
+        for room_id, user_id in changed:
             room, user = rooms[room_id], users.get(user_id)
-            await self.typing.clear_user(room_id, user_id)
+            if not online:
+                await self.typing.clear_user(room_id, user_id)
             if room is None or user is None:  # destroyed meanwhile: nobody to tell
                 continue
-            await self.realtime.emit(
-                "presence",
-                presence_event(room, user, online=False),
+            await emit(
+                self.realtime,
+                PresenceEvent(room=room.code, user=user_out(user), online=online),
                 Audience.room_subscribers(room.id),
             )
+
+    # ---- keeping this node alive among the others --------------------------------------------
+    def start(self) -> None:
+        """With shared state: beat every ``CHINWAG_NODE_HEARTBEAT_SECONDS`` until ``close``."""
+        if self._keep_alive and self._beating is None:
+            self._beating = asyncio.get_running_loop().create_task(self._beat_forever())
+
+    async def _beat_forever(self) -> None:
+        while True:
+            try:
+                await self.beat()
+            except Exception:  # the database, say: the next beat tries again
+                log.exception("presence.beat_failed")
+            await asyncio.sleep(self._heartbeat)
+
+    async def beat(self) -> None:
+        """This node is alive; its connections are counted again if presence lost them or
+        missed calls; the connections of nodes found dead are taken out, and their users
+        who thereby went offline are announced (by this node only)."""
+        try:
+            if await self.presence.heartbeat() or self._out_of_sync:
+                await self._resync()
+            gone = await self.presence.reap()
+        except BackendUnavailable:
+            return  # logged; the next beat tries again
+        if gone:
+            log.info("presence.reaped", offline=len(gone))
+        await self._announce(gone, online=False)
+
+    async def _resync(self) -> None:
+        changes = self._changes
+        entries = [
+            (room_id, conn_id, user_id)
+            for conn_id, (user_id, rooms) in self._entered.items()
+            for room_id in rooms
+        ]
+        came, gone = await self.presence.resync(entries)
+        # what changed while the resync ran may be missing: the next beat counts it again
+        self._out_of_sync = self._changes != changes
+        log.info("presence.resynced", connections=len(entries), came=len(came), went=len(gone))
+        await self._announce(came, online=True)
+        await self._announce(gone, online=False)
+
+    async def close(self) -> None:
+        """This node stops: it beats no more and takes its connections out of presence, so
+        nobody is left online through it (if Redis does not answer, the others reap it)."""
+        if self._beating is not None:
+            self._beating.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._beating
+            self._beating = None
+        try:
+            gone = await self.presence.leave()
+        except BackendUnavailable:
+            return
+        self._entered.clear()
+        try:
+            await self._announce(gone, online=False)
+        except Exception:
+            log.exception("presence.goodbye_failed")
 
     # ---- search ------------------------------------------------------------------------------
     async def list_members(
@@ -193,7 +338,7 @@ class LiveService:
         async with self.db.read() as s:
             room = await access_room(s, user, code)
             members = await queries.list_members(s, room.id)
-        online = self.presence.online(room.id)
+        online = await self.presence.online(room.id)  # Redis not answering: 503, try again
         found = []
         for member in members:
             is_online = member.id in online

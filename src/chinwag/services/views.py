@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from chinwag.db.models import Message, Room, User
-from chinwag.events import PresenceEvent
 from chinwag.schemas import MessageOut, RoomOut, RoomSummary, UserOut
 
 AVATAR_PATH = "/media/avatars/"
@@ -35,9 +32,3 @@ def message_out(message: Message, room: Room, sender: User, recipient: User | No
         created_at=message.created_at,
         client_id=message.client_id,
     )
-
-
-def presence_event(room: Room, user: User, *, online: bool) -> dict[str, Any]:
-    """The ``presence`` payload as live.py emits it today; once it emits through the
-    catalog (``emit(realtime, PresenceEvent(...), ...)``), this goes."""
-    return PresenceEvent(room=room.code, user=user_out(user), online=online).model_dump(mode="json")
