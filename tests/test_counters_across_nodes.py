@@ -1,27 +1,25 @@
 """Two real nodes on one PostgreSQL database and one Redis count as one server: a limit
 counts what a person did through either node, and the log-in locks hold across both.
 
-Only the answers of each node are used here: socket events do not cross nodes yet.
+Only the answers of each node are used here (events crossing nodes: test_fanout_nodes.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import redis
-from redis.exceptions import RedisError
 
 from tests.conftest import SERVER_ENV
 from tests.live_support import error_code, online_at
+from tests.node_support import SHARED_REDIS, redis_prefix
 from tests.support import PASSWORD, ServerProcess, User, postgres_database, run_server, unique_name
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
+REDIS_URL = SHARED_REDIS
 TwoNodes = tuple[ServerProcess, ServerProcess]
 FAILURES = 5
 MESSAGES = 4
@@ -33,25 +31,6 @@ NODE_ENV = {
     "CHINWAG_MESSAGES_PER_WINDOW": str(MESSAGES),
     "CHINWAG_MESSAGE_WINDOW_SECONDS": "600",
 }
-
-
-@contextlib.contextmanager
-def redis_prefix() -> Iterator[str]:
-    """A fresh key prefix on the shared Redis; its keys are deleted afterwards."""
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except RedisError:
-        client.close()
-        pytest.skip("no Redis on 127.0.0.1:6379 (scripts/services starts one)")
-    prefix = f"test-{secrets.token_hex(6)}"
-    try:
-        yield prefix
-    finally:
-        keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
-        if keys:
-            client.delete(*keys)
-        client.close()
 
 
 @pytest.fixture(scope="module")

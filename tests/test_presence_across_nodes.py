@@ -4,7 +4,7 @@ offline within the documented bound, and one that stops cleanly leaves nobody on
 
 What is asserted is what each node answers (``room:enter``'s online list, member search)
 and events delivered by the node a client is on; the last test needs events to cross nodes
-(the fan-out's part of issue 7) and is expected to fail until that is merged.
+through the fan-out.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from redis.exceptions import RedisError
 
 from tests.conftest import SERVER_ENV
 from tests.live_support import Client, barrier, online_at, query_db, room_with
+from tests.node_support import SHARED_REDIS, redis_prefix
 from tests.support import (
     PASSWORD,
     ServerProcess,
@@ -35,32 +36,13 @@ from tests.support import (
     unique_name,
 )
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
+REDIS_URL = SHARED_REDIS
 # The documented bound with the default heartbeat (5 s) and death (15 s): a killed node's
 # users are offline for everyone within 20 s; the issue allows 30.
 OFFLINE_BOUND_SECONDS = 30
 # Long enough that no typing indicator lapses by its own timer while a test looks: a stop
 # seen within a test comes from a node taking it down.
 NODE_ENV = {**SERVER_ENV, "CHINWAG_TYPING_TTL_SECONDS": "60"}
-
-
-@contextlib.contextmanager
-def redis_prefix() -> Iterator[str]:
-    """A fresh key prefix on the shared Redis; its keys are deleted afterwards."""
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except RedisError:
-        client.close()
-        pytest.skip("no Redis on 127.0.0.1:6379 (scripts/services starts one)")
-    prefix = f"test-{secrets.token_hex(6)}"
-    try:
-        yield prefix
-    finally:
-        keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
-        if keys:
-            client.delete(*keys)
-        client.close()
 
 
 @contextlib.contextmanager
