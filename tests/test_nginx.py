@@ -185,6 +185,7 @@ async def test_socket_io_works_through_nginx(behind_nginx: str, transport: str) 
         ana.close()
 
 
+@pytest.mark.one_process("the two-node shape names its nodes")
 def test_the_node_header_is_off_by_default(server: ServerProcess) -> None:
     response = httpx.get(f"{server.url}/healthz")
     assert response.status_code == 200 and "x-chinwag-node" not in response.headers
