@@ -1,13 +1,29 @@
-"""Fixtures: one real server per database backend, and people who use it."""
+"""Fixtures: one real server per shape (SQLite, PostgreSQL, two nodes), and people who use it.
+
+Every test that takes ``server`` runs in three shapes: one ``chinwag serve`` on SQLite, one on
+PostgreSQL, and two nodes on one PostgreSQL database and one Redis (``nodes``), where the
+people, sockets and requests a test makes land on the nodes in turn. ``-m "not nodes"`` leaves
+the two-node shape out, ``-m nodes`` runs only it. A test that needs one process marks itself
+``@pytest.mark.one_process("why")`` and is skipped in the two-node shape.
+"""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support import PASSWORD, ServerProcess, User, run_server_on, unique_name
+from tests.support import (
+    PASSWORD,
+    ServerCluster,
+    ServerProcess,
+    User,
+    run_nodes,
+    run_server_on,
+    unique_name,
+)
 
 # Per-window limits raised out of the way of the tests (one client address signs up everyone);
 # a test that proves a limit starts its own server with a low one.
@@ -24,38 +40,78 @@ RAISED_LIMITS = {
 # A fast typing expiry so the suite can prove it without waiting long.
 SERVER_ENV = {"CHINWAG_LOG_LEVEL": "info", **RAISED_LIMITS, "CHINWAG_TYPING_TTL_SECONDS": "1.5"}
 
+SHAPES = ["sqlite", "postgres", "nodes"]
+SHAPED_FIXTURES = ("server", "short_session_server")
+Server = ServerProcess | ServerCluster
 
-@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+
+@contextlib.contextmanager
+def run_shape(shape: str, data_dir: Path, env: dict[str, str]) -> Iterator[Server]:
+    if shape == "nodes":
+        with run_nodes(data_dir, env) as cluster:
+            yield cluster
+        return
+    with run_server_on(shape, data_dir, env) as proc:
+        yield proc
+
+
+@pytest.fixture(scope="session", params=SHAPES)
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ServerProcess]:
-    """A running ``chinwag serve`` on a free port, on SQLite or on PostgreSQL."""
+) -> Iterator[Server]:
+    """A running Chinwag on free ports: one process on SQLite or on PostgreSQL, or two nodes."""
     data_dir = tmp_path_factory.mktemp(f"server-{request.param}")
-    with run_server_on(request.param, data_dir, dict(SERVER_ENV)) as proc:
-        yield proc
+    with run_shape(request.param, data_dir, dict(SERVER_ENV)) as running:
+        yield running
 
 
 SHORT_SESSION_SECONDS = 3
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+@pytest.fixture(scope="session", params=SHAPES)
 def short_session_server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ServerProcess]:
+) -> Iterator[Server]:
     """A server whose sessions last ``SHORT_SESSION_SECONDS``."""
     env = {**SERVER_ENV, "CHINWAG_SESSION_TTL_SECONDS": str(SHORT_SESSION_SECONDS)}
     data_dir = tmp_path_factory.mktemp(f"short-session-{request.param}")
-    with run_server_on(request.param, data_dir, env) as proc:
-        yield proc
+    with run_shape(request.param, data_dir, env) as running:
+        yield running
+
+
+@pytest.fixture(autouse=True)
+def _first_node_first(request: pytest.FixtureRequest) -> None:
+    """Every test starts at the first node: alone or in the whole suite, it places its people
+    and sockets on the same nodes."""
+    for name in SHAPED_FIXTURES:
+        if name in request.fixturenames:
+            running = request.getfixturevalue(name)
+            if isinstance(running, ServerCluster):
+                running.rewind()
+
+
+@pytest.hookimpl(tryfirst=True)  # before ``-m`` selects on the marker added here
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        shapes = {callspec.params.get(name) for name in SHAPED_FIXTURES} if callspec else set()
+        if "nodes" not in shapes:
+            continue
+        item.add_marker(pytest.mark.nodes)
+        one_process = item.get_closest_marker("one_process")
+        if one_process is not None:
+            (why,) = one_process.args
+            item.add_marker(pytest.mark.skip(reason=f"needs one process: {why}"))
 
 
 @pytest.fixture
-def make_user(server: ServerProcess) -> Iterator[Callable[..., User]]:
-    """Signs up a fresh user (logged in) on the server; closes their client afterwards."""
+def make_user(server: Server) -> Iterator[Callable[..., User]]:
+    """Signs up a fresh user (logged in) on the server's next node; closes their client
+    afterwards. On several nodes, a user's sockets go to each node in turn (``online``)."""
     made: list[User] = []
 
     def make(full_name: str = "Test Person", *, sign_up: bool = True) -> User:
-        user = User(server.url, unique_name(), full_name, PASSWORD)
+        user = User(server.url, unique_name(), full_name, PASSWORD, nodes=server.urls)
         made.append(user)
         if sign_up:
             response = user.sign_up()
@@ -68,5 +124,5 @@ def make_user(server: ServerProcess) -> Iterator[Callable[..., User]]:
 
 
 @pytest.fixture
-def data_dir(server: ServerProcess) -> Path:
+def data_dir(server: Server) -> Path:
     return server.data_dir

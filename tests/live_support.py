@@ -69,8 +69,9 @@ class Client(Socket):
 
 
 def online(*users: User) -> contextlib.AbstractAsyncContextManager[list[Client]]:
-    """One connected socket per user (a user given twice gets two tabs)."""
-    return online_at([(user, user.base_url) for user in users])
+    """One connected socket per user (a user given twice gets two tabs), each on the user's
+    next node (``User.socket_url``): on several nodes, two tabs of one user are on two."""
+    return online_at([(user, user.socket_url()) for user in users])
 
 
 @contextlib.asynccontextmanager

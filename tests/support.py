@@ -12,12 +12,13 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+import redis
 import socketio
 
 from chinwag.events import SERVER_EVENTS
@@ -48,6 +49,11 @@ class ServerProcess:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def urls(self) -> list[str]:
+        """Every node's address: this one's (a ``ServerCluster`` has several)."""
+        return [self.url]
 
     def start(self, timeout: float = 30.0) -> None:
         self.launch()
@@ -136,7 +142,13 @@ def run_servers_together(
 ) -> Iterator[list[ServerProcess]]:
     """``count`` servers on one data dir and database, all launched before any is awaited:
     they migrate and create the secret key at the same moment, as nodes started together do."""
-    servers = [ServerProcess(data_dir=data_dir, env=env) for _ in range(count)]
+    with run_together([ServerProcess(data_dir=data_dir, env=env) for _ in range(count)]) as run:
+        yield run
+
+
+@contextlib.contextmanager
+def run_together(servers: list[ServerProcess]) -> Iterator[list[ServerProcess]]:
+    """Launch every one of ``servers``, then wait for each; stop them all afterwards."""
     try:
         for server in servers:
             server.launch()
@@ -162,11 +174,109 @@ def run_server_on(backend: str, data_dir: Path, env: dict[str, str]) -> Iterator
         yield proc
 
 
-class User:
-    """A person using the HTTP API: their own cookie jar and CSRF token."""
+# ---- several nodes ----------------------------------------------------------------------------
+REDIS_URL = "redis://127.0.0.1:6379/1"  # the suite's nodes; each cluster has its own prefix
+NODE_NAMES = ("node-a", "node-b", "node-c")
 
-    def __init__(self, base_url: str, username: str, full_name: str, password: str) -> None:
+
+@contextlib.contextmanager
+def redis_prefix(url: str = REDIS_URL) -> Iterator[str]:
+    """A fresh key and channel prefix on the shared Redis; its keys are deleted afterwards."""
+    client = redis.Redis.from_url(url)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        client.close()
+        raise RuntimeError(f"no Redis at {url} (scripts/services starts one): {error}") from None
+    prefix = f"test-{secrets.token_hex(6)}"
+    try:
+        yield prefix
+    finally:
+        keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+        if keys:
+            client.delete(*keys)
+        client.close()
+
+
+@dataclass
+class ServerCluster:
+    """Several nodes of one Chinwag: ``chinwag serve`` processes that share a PostgreSQL
+    database, a Redis and a secret key, and nothing else (each has its own data dir).
+
+    It stands in for a ``ServerProcess`` in the suite: each read of ``url`` is the next node's
+    address, so the people, clients and requests a test makes one after another land on the
+    nodes in turn (``rewind`` starts again from the first node, for every test alike)."""
+
+    nodes: list[ServerProcess]
+    data_dir: Path
+    env: dict[str, str]
+    turn: int = 0
+
+    @property
+    def url(self) -> str:
+        node = self.nodes[self.turn % len(self.nodes)]
+        self.turn += 1
+        return node.url
+
+    @property
+    def urls(self) -> list[str]:
+        return [node.url for node in self.nodes]
+
+    def rewind(self) -> None:
+        self.turn = 0
+
+    def node_name(self, url: str) -> str:
+        """The name a node answers as (``X-Chinwag-Node``), from its address."""
+        (node,) = [node for node in self.nodes if node.url == url]
+        return node.env["CHINWAG_NODE_NAME"]
+
+    def log(self) -> str:
+        return "".join(
+            f"---- {node.env['CHINWAG_NODE_NAME']} ({node.url})\n{node.log()}"
+            for node in self.nodes
+        )
+
+
+@contextlib.contextmanager
+def run_nodes(data_dir: Path, env: dict[str, str], count: int = 2) -> Iterator[ServerCluster]:
+    """``count`` nodes started together on a fresh PostgreSQL database and a fresh Redis
+    prefix, with one secret key and a name each (``node-a``, ``node-b``…)."""
+    with postgres_database() as database_url, redis_prefix() as prefix:
+        shared = {
+            **env,
+            "CHINWAG_DATABASE_URL": database_url,
+            "CHINWAG_REDIS_URL": REDIS_URL,
+            "CHINWAG_REDIS_PREFIX": prefix,
+            "CHINWAG_SECRET_KEY": secrets.token_urlsafe(32),
+        }
+        nodes = []
+        for name in NODE_NAMES[:count]:
+            (data_dir / name).mkdir()
+            node_env = {**shared, "CHINWAG_NODE_NAME": name}
+            nodes.append(ServerProcess(data_dir=data_dir / name, env=node_env))
+        with run_together(nodes):
+            for node in nodes:  # each address is the node it claims to be
+                answer = httpx.get(f"{node.url}/healthz", timeout=15)
+                assert answer.headers.get("x-chinwag-node") == node.env["CHINWAG_NODE_NAME"]
+            yield ServerCluster(nodes, data_dir, shared)
+
+
+class User:
+    """A person using the HTTP API: their own cookie jar and CSRF token. Their HTTP requests
+    go to ``base_url``; their sockets, to ``nodes`` in turn (``socket_url``)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        username: str,
+        full_name: str,
+        password: str,
+        *,
+        nodes: Sequence[str] = (),
+    ) -> None:
         self.base_url = base_url
+        self.nodes = list(nodes) or [base_url]
+        self.sockets_opened = 0
         self.username = username
         self.full_name = full_name
         self.password = password
@@ -175,6 +285,14 @@ class User:
 
     def close(self) -> None:
         self.http.close()
+
+    def socket_url(self) -> str:
+        """Where this person's next socket connects: their own node first, then each other
+        node in turn (a session is good on every node, as when tabs reach different nodes)."""
+        start = self.nodes.index(self.base_url) if self.base_url in self.nodes else 0
+        url = self.nodes[(start + self.sockets_opened) % len(self.nodes)]
+        self.sockets_opened += 1
+        return url
 
     @property
     def session_cookie(self) -> str:
@@ -315,7 +433,7 @@ class Socket:
 
 @contextlib.asynccontextmanager
 async def connected(user: User, url: str | None = None) -> AsyncIterator[Socket]:
-    sock = Socket(url or user.base_url, user.session_cookie)
+    sock = Socket(url or user.socket_url(), user.session_cookie)
     await sock.connect()
     try:
         yield sock

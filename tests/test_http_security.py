@@ -63,8 +63,9 @@ def png() -> bytes:
     return buffer.getvalue()
 
 
-def other_port_origin(server: ServerProcess) -> str:
-    return f"http://127.0.0.1:{server.port + 1 if server.port < 65535 else server.port - 1}"
+def other_port_origin(url: str) -> str:
+    port = int(url.rsplit(":", 1)[1])
+    return f"http://127.0.0.1:{port + 1 if port < 65535 else port - 1}"
 
 
 # ---- CSRF -------------------------------------------------------------------------------------
@@ -188,22 +189,24 @@ def test_reads_need_no_csrf_token(scene: Scene) -> None:
 
 
 # ---- Origin -----------------------------------------------------------------------------------
-def foreign_origins(server: ServerProcess) -> list[str]:
+def foreign_origins(url: str) -> list[str]:
+    """Origins foreign to the server at ``url`` (on several nodes: to that node)."""
+    port = int(url.rsplit(":", 1)[1])
     return [
         EVIL,
         "null",
-        f"https://127.0.0.1:{server.port}",  # another scheme is another origin
-        other_port_origin(server),
-        f"http://localhost:{server.port}",
-        f"http://127.0.0.1:{server.port}.evil.example",
-        f"http://127.0.0.1:{server.port}@evil.example",
+        f"https://127.0.0.1:{port}",  # another scheme is another origin
+        other_port_origin(url),
+        f"http://localhost:{port}",
+        f"http://127.0.0.1:{port}.evil.example",
+        f"http://127.0.0.1:{port}@evil.example",
         "not an origin",
     ]
 
 
-def test_a_foreign_origin_cannot_change_anything(server: ServerProcess, scene: Scene) -> None:
+def test_a_foreign_origin_cannot_change_anything(scene: Scene) -> None:
     ana = scene.ana
-    for origin in foreign_origins(server):
+    for origin in foreign_origins(ana.base_url):
         attempts = [
             ana.post("/api/rooms", json={"name": "From afar"}, headers={"Origin": origin}),
             ana.patch("/api/me", json={"full_name": "Hijacked"}, headers={"Origin": origin}),
@@ -250,17 +253,18 @@ def test_a_foreign_origin_cannot_sign_up_or_log_in(server: ServerProcess, scene:
     assert ok.status_code == 201, ok.text
 
 
-def test_the_servers_own_origin_is_accepted(server: ServerProcess, scene: Scene) -> None:
-    own = {"Origin": server.url}
+def test_the_servers_own_origin_is_accepted(scene: Scene) -> None:
+    url = scene.ana.base_url  # the server Ana's requests reach (on several nodes: her node)
+    own = {"Origin": url}
     signed_up = httpx.post(
-        f"{server.url}/api/users",
+        f"{url}/api/users",
         json={"username": unique_name("own"), "full_name": "Own", "password": PASSWORD},
         headers=own,
         timeout=15,
     )
     assert signed_up.status_code == 201, signed_up.text
     logged_in = httpx.post(
-        f"{server.url}/api/session",
+        f"{url}/api/session",
         json={"username": scene.ana.username, "password": PASSWORD},
         headers=own,
         timeout=15,
@@ -269,9 +273,7 @@ def test_the_servers_own_origin_is_accepted(server: ServerProcess, scene: Scene)
     created = scene.ana.post("/api/rooms", json={"name": "Home"}, headers=own)
     assert created.status_code == 201, created.text
     # the same origin however it is spelled
-    spelled = scene.ana.post(
-        "/api/rooms", json={"name": "Home"}, headers={"Origin": server.url.upper()}
-    )
+    spelled = scene.ana.post("/api/rooms", json={"name": "Home"}, headers={"Origin": url.upper()})
     assert spelled.status_code == 201, spelled.text
 
 
@@ -317,8 +319,9 @@ async def test_a_socket_handshake_from_a_foreign_origin_is_refused(
     server: ServerProcess, make_user: MakeUser
 ) -> None:
     ana = make_user()
-    for origin in foreign_origins(server):
-        refusal = await refused_handshake(server.url, ana.session_cookie, origin=origin)
+    url = server.url
+    for origin in foreign_origins(url):
+        refusal = await refused_handshake(url, ana.session_cookie, origin=origin)
         assert refusal["data"]["code"] == "origin_not_allowed", (origin, refusal)
     spoofed = await refused_handshake(
         server.url,
@@ -329,10 +332,10 @@ async def test_a_socket_handshake_from_a_foreign_origin_is_refused(
     assert spoofed["data"]["code"] == "origin_not_allowed"
 
 
-def polling_handshake(server: ServerProcess, headers: dict[str, str]) -> str:
-    """Open the default namespace over Engine.IO long-polling (how browsers start) and answer
-    the server's reply to the namespace CONNECT packet."""
-    with httpx.Client(base_url=server.url, headers=headers, timeout=15) as client:
+def polling_handshake(url: str, headers: dict[str, str]) -> str:
+    """Open the default namespace over Engine.IO long-polling (how browsers start) at ``url``
+    and answer the server's reply to the namespace CONNECT packet."""
+    with httpx.Client(base_url=url, headers=headers, timeout=15) as client:
         opened = client.get("/socket.io/", params={"EIO": "4", "transport": "polling"})
         assert opened.status_code == 200 and opened.text.startswith("0"), opened.text
         assert "access-control-allow-origin" not in opened.headers
@@ -347,16 +350,17 @@ def test_a_long_polling_handshake_checks_origin_and_session_too(
     server: ServerProcess, make_user: MakeUser
 ) -> None:
     ana = make_user()
+    url = server.url  # on several nodes: the one after Ana's
     cookie = f"chinwag_session={ana.session_cookie}"
     for origin in (EVIL, "null"):
-        reply = polling_handshake(server, {"Origin": origin, "Cookie": cookie})
+        reply = polling_handshake(url, {"Origin": origin, "Cookie": cookie})
         assert reply.startswith("44"), reply  # CONNECT_ERROR
         assert json.loads(reply[2:])["data"]["code"] == "origin_not_allowed"
-    forged = polling_handshake(server, {"Origin": server.url, "Cookie": "chinwag_session=forged"})
+    forged = polling_handshake(url, {"Origin": url, "Cookie": "chinwag_session=forged"})
     assert forged.startswith("44") and json.loads(forged[2:])["data"]["code"] == (
         "not_authenticated"
     )
-    accepted = polling_handshake(server, {"Origin": server.url, "Cookie": cookie})
+    accepted = polling_handshake(url, {"Origin": url, "Cookie": cookie})
     assert accepted.startswith("40") and "sid" in json.loads(accepted[2:]), accepted
 
 
@@ -365,7 +369,8 @@ async def test_a_socket_handshake_from_the_own_origin_connects(
 ) -> None:
     ana = make_user()
     code = ana.create_room("Own origin")
-    sock = Socket(server.url, ana.session_cookie, origin=server.url)
+    url = server.url  # on several nodes: the one after Ana's
+    sock = Socket(url, ana.session_cookie, origin=url)
     await sock.connect()
     try:
         assert sock.client.connected

@@ -125,7 +125,7 @@ async def handshakes_during(
     socks: list[Client] = []
     attempts = []
     while not pending.done() and len(socks) < most:
-        sock = Client(user.base_url, user.session_cookie)
+        sock = Client(user.socket_url(), user.session_cookie)
         socks.append(sock)
         attempts.append(asyncio.ensure_future(connect_racing(sock)))
         await asyncio.sleep(0.005)

@@ -283,6 +283,7 @@ async def test_a_killed_node_loses_no_acked_message_and_its_clients_move_on(
             bo.close()
 
 
+@pytest.mark.one_process("the two-node shape names its nodes")
 def test_the_node_header_is_off_by_default(server: ServerProcess) -> None:
     response = httpx.get(f"{server.url}/healthz")
     assert response.status_code == 200 and "x-chinwag-node" not in response.headers
