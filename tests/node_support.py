@@ -17,32 +17,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
-from redis.exceptions import RedisError
 
-from tests.support import ServerProcess, free_port, postgres_database, run_server
+from tests.support import (
+    ServerProcess,
+    free_port,
+    postgres_database,
+    redis_prefix,
+    run_server,
+)
 
 SHARED_REDIS = "redis://127.0.0.1:6379/0"
-
-
-@contextlib.contextmanager
-def redis_prefix(url: str = SHARED_REDIS) -> Iterator[str]:
-    """A fresh key prefix on a Redis; its keys are deleted afterwards."""
-    client = redis.Redis.from_url(url)
-    try:
-        client.ping()
-    except RedisError:
-        client.close()
-        pytest.skip(f"no Redis at {url} (scripts/services starts one)")
-    prefix = f"test-{secrets.token_hex(6)}"
-    try:
-        yield prefix
-    finally:
-        with contextlib.suppress(RedisError):
-            keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
-            if keys:
-                client.delete(*keys)
-        client.close()
 
 
 def node_env(
