@@ -30,13 +30,8 @@ from chinwag.backends.memory import (
     PresenceTable,
 )
 from chinwag.backends.ports import Clock, Locks, Presence, RateCounters, TypingState
-from chinwag.backends.redis import (
-    RedisLocks,
-    RedisPresence,
-    RedisRateCounters,
-    RedisTypingState,
-    connect,
-)
+from chinwag.backends.redis import RedisLocks, RedisRateCounters, connect
+from chinwag.backends.redis_live import RedisPresence, RedisTypingState
 from chinwag.config import Settings
 from tests.support import free_port
 

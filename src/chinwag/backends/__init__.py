@@ -29,13 +29,8 @@ from chinwag.backends.ports import (
     TypingKey,
     TypingState,
 )
-from chinwag.backends.redis import (
-    RedisLocks,
-    RedisPresence,
-    RedisRateCounters,
-    RedisTypingState,
-    connect,
-)
+from chinwag.backends.redis import RedisLocks, RedisRateCounters, connect
+from chinwag.backends.redis_live import RedisPresence, RedisTypingState
 from chinwag.config import Settings
 
 __all__ = [
