@@ -8,7 +8,9 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, expect
 
+from tests.e2e.conftest import SERVER_ENV
 from tests.e2e.person import Person
+from tests.node_support import nodes_on, own_redis
 from tests.test_nginx import nodes_behind_nginx
 
 TRIES = 20
@@ -66,3 +68,32 @@ def test_people_on_different_nodes_chat_in_browsers(browser: Browser, cluster: s
     finally:
         ana.close()
         bo.close()
+
+
+def test_a_browser_fetches_what_it_missed_while_redis_was_away(
+    browser: Browser, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Ana and Bo on two nodes; Redis goes away, Ana's message is stored but reaches nobody
+    live; when Redis is back, Bo's web app is told to resync and fetches it."""
+    with own_redis() as store:
+        tmp = tmp_path_factory.mktemp("e2e-resync")
+        with nodes_on(tmp, SERVER_ENV, 2, redis_url=store.url) as (one, two):
+            ana = Person(browser, one.url, "ana", "Ana Lima")
+            bo = Person(browser, two.url, "bob", "Bo Berg")
+            try:
+                ana.sign_up()
+                bo.sign_up()
+                code, _ = ana.create_room("Weathering")
+                bo.join_by_code(code)
+                ana.open_room(code)
+                bo.expect_online("Ana Lima")
+                ana.send("Before the storm")
+                bo.expect_message("Before the storm")
+                store.stop()
+                ana.send("While Redis is away")
+                ana.expect_message("While Redis is away")  # acked: stored
+                store.start()
+                bo.expect_message("While Redis is away")
+            finally:
+                ana.close()
+                bo.close()
