@@ -17,7 +17,7 @@ import redis
 from chinwag.events import ResyncEvent
 from chinwag.realtime import envelopes
 from chinwag.services.accounts import session_id_of
-from chinwag.services.realtime import SessionEnded
+from chinwag.services.realtime import Audience, MemberRevoked, Revocation, RoomGone, SessionEnded
 from tests.conftest import SERVER_ENV
 from tests.live_support import barrier, error_code, history, online_at, room_with
 from tests.node_support import SHARED_REDIS, CuttableLink, nodes_on, own_redis
@@ -309,3 +309,27 @@ def test_events_carry_one_encoding_for_every_node() -> None:
     envelope = envelopes.Envelope(envelopes.EVENT, "n1", body=packet)
     decoded = envelopes.decode(envelopes.encode(envelope))
     assert decoded.body == packet and json.loads(packet[1:])[1]["body"] == "café \n line"
+
+
+@pytest.mark.parametrize(
+    "revocations",
+    [
+        (MemberRevoked(7, 3, 41),),
+        (RoomGone(3),),
+        (SessionEnded("s" * 43), SessionEnded("t" * 43)),
+    ],
+)
+def test_revocation_intents_read_back_as_they_were_sent(
+    revocations: tuple[Revocation, ...],
+) -> None:
+    for kind, applied in ((envelopes.HOLD, False), (envelopes.END, True), (envelopes.END, False)):
+        sent = envelopes.Envelope(
+            kind, "n1", hold_id="h1", revocations=revocations, applied=applied
+        )
+        assert envelopes.decode(envelopes.encode(sent)) == sent
+
+
+def test_an_events_audiences_read_back_as_they_were_sent() -> None:
+    audiences = (Audience.room_subscribers(3), Audience.members(3, [7, 9], 12), Audience.own(4))
+    sent = envelopes.Envelope(envelopes.EVENT, "n1", audiences, body=b'2["typing",{}]')
+    assert envelopes.decode(envelopes.encode(sent)) == sent
