@@ -1,4 +1,4 @@
-"""``chinwag serve`` and ``chinwag migrate``."""
+"""``chinwag serve``, ``chinwag migrate``, ``chinwag backup`` and ``chinwag restore``."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import asyncio
 import sys
 import textwrap
 from collections.abc import Sequence
+from pathlib import Path
 
 from pydantic import ValidationError
 
@@ -62,7 +63,49 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=env_help(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    backup = commands.add_parser(
+        "backup",
+        help="copy the SQLite database (and the generated secret key) while the server runs",
+        description="Write a consistent copy of the SQLite database, avatars included, and "
+        "<data_dir>/secret_key when there is one, to PATH (a tar file). Safe while the "
+        "server runs. On PostgreSQL use pg_dump (docs/deploy.md).",
+        epilog=env_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    backup.add_argument("path", type=Path, metavar="PATH", help="the backup file to write")
+    backup.add_argument("--force", action="store_true", help="replace PATH if it exists")
+    restore = commands.add_parser(
+        "restore",
+        help="bring a backup back into the configured SQLite database (server stopped)",
+        description="Restore a file written by `chinwag backup` into the configured SQLite "
+        "database and data dir. Refuses while a server has the database open, and refuses "
+        "to replace an existing database without --force. A backup of an older schema is "
+        "migrated when `chinwag serve` or `chinwag migrate` next runs.",
+        epilog=env_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    restore.add_argument("path", type=Path, metavar="PATH", help="the backup file to read")
+    restore.add_argument("--force", action="store_true", help="replace an existing database")
     return parser
+
+
+def run_backup_command(args: argparse.Namespace, settings: Settings) -> int:
+    from chinwag.backup import BackupError, make_backup, restore_backup
+
+    try:
+        if args.command == "backup":
+            revision = make_backup(settings, args.path, force=args.force)
+            print(f"chinwag: backup written to {args.path} (schema {revision})")
+        else:
+            revision = restore_backup(settings, args.path, force=args.force)
+            print(
+                f"chinwag: restored {args.path} (schema {revision}) into {settings.data_dir}; "
+                "`chinwag serve` migrates it to this version's schema when it starts"
+            )
+    except BackupError as exc:
+        print(f"chinwag: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def load_settings() -> Settings:
@@ -85,6 +128,8 @@ def load_settings() -> Settings:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = load_settings()
+    if args.command in ("backup", "restore"):
+        return run_backup_command(args, settings)
 
     from chinwag.db.engine import DatabaseUnavailable
     from chinwag.db.migrate import migrate
