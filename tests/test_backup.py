@@ -113,7 +113,7 @@ def run_and_restore(first: Path, second: Path, target: Path, stack: contextlib.E
         code = room_with(ana)
         before, during, status, err = asyncio.run(backup_while_sending(ana, code, first, target))
         assert status == 0, err
-        old_cookie = ana.session_cookie
+        old_cookie, old_csrf = ana.session_cookie, ana.csrf or ""
     assert target.is_file() and target.stat().st_mode & 0o077 == 0
 
     restored = chinwag(second, "restore", str(target))
@@ -127,8 +127,16 @@ def run_and_restore(first: Path, second: Path, target: Path, stack: contextlib.E
         assert not missing, f"acked before the backup but not restored: {missing}"
         copy = httpx.get(f"{server.url}/media/avatars/{avatar}")
         assert copy.status_code == 200 and copy.content == served.content
-        # the secret key came along: a session of the first server is still good
+        # sessions are rows in the database; the CSRF token is signed with the secret key,
+        # which came along: a browser of the first server goes on writing without a log-in
         assert replay_cookie(server.url, old_cookie).status_code == 200
+        with httpx.Client(base_url=server.url, timeout=15) as browser:
+            write = browser.post(
+                "/api/rooms",
+                json={"name": "After the restore"},
+                headers={"Cookie": f"chinwag_session={old_cookie}", "X-CSRF-Token": old_csrf},
+            )
+        assert write.status_code == 201, write.text
     print(f"{len(before)} acked before the backup, {during} more while it ran")
 
 
