@@ -12,10 +12,12 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import sqlite3
 import tarfile
 import tempfile
 from pathlib import Path
+from typing import IO
 
 from alembic.script import ScriptDirectory
 
@@ -134,7 +136,8 @@ def read_backup(path: Path, work: Path) -> tuple[dict[str, object], Path, bytes 
             if MANIFEST not in members or DATABASE not in members:
                 raise BackupError(f"{path} is not a Chinwag backup")
             manifest = json.loads(extract(tar, members[MANIFEST]))
-            (work / DATABASE).write_bytes(extract(tar, members[DATABASE]))
+            with open_member(tar, members[DATABASE]) as stream, (work / DATABASE).open("wb") as out:
+                shutil.copyfileobj(stream, out)  # a big database is not read into memory
             secret = extract(tar, members[SECRET_FILE]) if SECRET_FILE in members else None
     except (tarfile.TarError, ValueError, OSError) as exc:
         raise BackupError(f"{path} is not a Chinwag backup ({exc})") from exc
@@ -148,11 +151,16 @@ def read_backup(path: Path, work: Path) -> tuple[dict[str, object], Path, bytes 
     return manifest, work / DATABASE, secret
 
 
-def extract(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
+def open_member(tar: tarfile.TarFile, member: tarfile.TarInfo) -> IO[bytes]:
     stream = tar.extractfile(member)
     if stream is None:  # pragma: no cover - a regular member always has a stream
         raise BackupError(f"cannot read {member.name} from the backup")
-    return stream.read()
+    return stream
+
+
+def extract(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
+    with open_member(tar, member) as stream:
+        return stream.read()
 
 
 def restore_backup(settings: Settings, path: Path, *, force: bool = False) -> str:
