@@ -13,6 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import RAISED_LIMITS
 from tests.live_support import Client, barrier, error_code, online, room_with
+from tests.node_support import own_redis
 from tests.support import (
     PASSWORD,
     REDIS_URL,
@@ -152,6 +153,41 @@ async def test_a_node_on_redis_reports_its_listener(tmp_path: Path) -> None:
         samples = await chat_while_scraping(s, messages=6)
         assert_chat_counted(samples, messages=6)
         assert value(samples, "chinwag_fanout_listener_up", backend="redis") == 1
+
+
+async def wait_for_value(url: str, name: str, want: float, **labels: str) -> Samples:
+    """Scrape until ``name`` is exactly ``want`` (for a state that changes by itself)."""
+    for _ in range(500):
+        samples = await scrape(url)
+        if value(samples, name, **labels) == want:
+            return samples
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"{name}{labels} never became {want}: {value(samples, name, **labels)}")
+
+
+async def test_the_listener_gauge_falls_while_redis_is_away_and_rises_again(
+    tmp_path: Path,
+) -> None:
+    with own_redis() as store:
+        with run_server(tmp_path, {"CHINWAG_REDIS_URL": store.url}) as server:
+            await wait_for_value(server.url, "chinwag_fanout_listener_up", 1, backend="redis")
+            store.stop()
+            await wait_for_value(server.url, "chinwag_fanout_listener_up", 0, backend="redis")
+            store.start()
+            await wait_for_value(server.url, "chinwag_fanout_listener_up", 1, backend="redis")
+
+
+async def test_an_http_refusal_by_the_log_in_throttle_is_counted(tmp_path: Path) -> None:
+    with run_server(tmp_path, {"CHINWAG_LOGIN_FAILURES_PER_USER": "1"}) as server:
+        (ana,) = people(server, 1)
+        statuses = [ana.log_in("not the password").status_code for _ in range(3)]
+        ana.close()
+        assert statuses[-1] == 429, statuses
+        samples = await scrape(server.url)
+        refused = statuses.count(429)
+        assert value(samples, "chinwag_rate_limit_refusals_total", limiter="failures-per-user") == (
+            refused
+        )
 
 
 # ---- who may read them ------------------------------------------------------------------------
