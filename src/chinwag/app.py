@@ -21,13 +21,14 @@ from chinwag.api.middleware import (
     RequestContext,
     SocketBodyLimit,
 )
-from chinwag.api.routes import health, me, rooms, session
+from chinwag.api.routes import health, me, metrics, rooms, session
 from chinwag.api.web import mount_web
 from chinwag.backends import Backends
 from chinwag.config import Settings
 from chinwag.db.engine import Database
 from chinwag.logs import get_logger
-from chinwag.realtime.namespace import ChatNamespace
+from chinwag.metrics import Metrics
+from chinwag.realtime.namespace import HANDLERS, ChatNamespace
 from chinwag.realtime.packets import PacketLimitedServer
 from chinwag.realtime.publisher import SocketIORealtime
 from chinwag.schemas import ErrorOut
@@ -84,10 +85,14 @@ def create_app(settings: Settings) -> ChinwagApp:
     )
     db = Database(settings.resolved_database_url)
     backends = Backends.from_settings(settings)
-    realtime = SocketIORealtime(sio, backends.fanout, hold_lease=settings.hold_lease_seconds)
+    node_metrics = Metrics(HANDLERS)
+    realtime = SocketIORealtime(
+        sio, backends.fanout, hold_lease=settings.hold_lease_seconds, metrics=node_metrics
+    )
     services = Services.build(settings, db, realtime, backends)
     origins = OriginPolicy(settings)
-    sio.register_namespace(ChatNamespace(services, origins))
+    sio.register_namespace(ChatNamespace(services, origins, node_metrics))
+    node_metrics.watch(realtime.registry, db, backends.fanout, shared=backends.redis is not None)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -109,11 +114,13 @@ def create_app(settings: Settings) -> ChinwagApp:
     api.state.services = services
     api.state.origins = origins
     api.state.sio = sio
+    api.state.metrics = node_metrics
     install_error_handlers(api)
     guarded = [Depends(check_origin)]
     for router in (session.router, me.router, rooms.router):
         api.include_router(router, prefix="/api", dependencies=guarded, responses=API_ERRORS)
     api.include_router(health.router, responses=API_ERRORS)
+    api.include_router(metrics.router)
     mount_docs(api)
     mount_web(api)  # GETs no route matched serve the web app's pages
     avatar_cap = BodyCap(

@@ -28,6 +28,7 @@ from sqlalchemy.exc import ArgumentError
 SECRET_FILE = "secret_key"  # noqa: S105 - a file name, not a secret
 PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "development"}
 PREFIX = "CHINWAG_"
+MIN_METRICS_TOKEN = 16
 # CHINWAG_* names that are not settings and are let through: the service links Kubernetes
 # injects for a Service named chinwag, and the web app's dev server's (frontend/vite.config.ts).
 FOREIGN_NAMES = re.compile(r"CHINWAG_(SERVICE_HOST|SERVICE_PORT(_\w+)?|PORT(_\w+)?)")
@@ -147,6 +148,17 @@ class Settings(BaseSettings):
     trust_proxy: bool = Field(
         False,
         description="Trust X-Forwarded-Proto/Host/For from a reverse proxy. Only behind one.",
+    )
+    metrics: Literal["off", "local", "token"] = Field(
+        "local",
+        description="Who may read /metrics (Prometheus text): off (nobody: 404), local (only "
+        "a client on this machine's loopback, not through a proxy) or token (anyone with "
+        "Authorization: Bearer <CHINWAG_METRICS_TOKEN>).",
+    )
+    metrics_token: SecretStr | None = Field(
+        None,
+        description="The bearer token /metrics wants when CHINWAG_METRICS=token (16+ "
+        "characters; required then).",
     )
     node_name: str = Field(
         "",
@@ -345,6 +357,16 @@ class Settings(BaseSettings):
             raise ValueError(
                 "CHINWAG_NODE_DEAD_SECONDS must be at least twice CHINWAG_NODE_HEARTBEAT_SECONDS, "
                 "or one late heartbeat takes a live node for dead"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _metrics_token_set(self) -> Settings:
+        token = self.metrics_token.get_secret_value() if self.metrics_token else ""
+        if self.metrics == "token" and len(token) < MIN_METRICS_TOKEN:
+            raise ValueError(
+                f"CHINWAG_METRICS=token needs CHINWAG_METRICS_TOKEN of {MIN_METRICS_TOKEN}+ "
+                "characters"
             )
         return self
 

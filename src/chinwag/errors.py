@@ -55,9 +55,12 @@ class RateLimited(ChinwagError):
     status = 429
     code = "rate_limited"
 
-    def __init__(self, message: str, *, retry_after: float, code: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, retry_after: float, code: str | None = None, limiter: str = ""
+    ) -> None:
         super().__init__(message, code=code)
         self.retry_after = retry_after
+        self.limiter = limiter  # the limit's name, for the metrics
 
 
 class Busy(ChinwagError):
@@ -67,6 +70,9 @@ class Busy(ChinwagError):
     status = 503
     code = "server_busy"
 
-    def __init__(self, message: str, *, retry_after: float, code: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, retry_after: float, code: str | None = None, limiter: str = ""
+    ) -> None:
         super().__init__(message, code=code)
         self.retry_after = retry_after
+        self.limiter = limiter  # the limit's name, for the metrics

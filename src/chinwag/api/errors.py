@@ -41,6 +41,10 @@ async def on_chinwag_error(request: Request, exc: Exception) -> JSONResponse:
     headers = None
     if isinstance(exc, RateLimited | Busy):
         headers = {"Retry-After": str(max(1, round(exc.retry_after)))}
+    if isinstance(exc, RateLimited):
+        metrics = getattr(request.app.state, "metrics", None)
+        if metrics is not None:
+            metrics.refused(exc.limiter)
     return error_response(exc.status, exc.code, exc.message, headers)
 
 

@@ -2,8 +2,9 @@
 
 An event's body is its Socket.IO packet, encoded once by the node that emits it: every node
 sends those same bytes to each of its recipients without decoding them. The header says who
-the event is for (its audiences), or carries a revocation intent ("hold these", "the hold
-ended: applied / released"), a profile change, or a request to resync.
+the event is for (its audiences), with its name and when it was published (for the
+metrics), or carries a revocation intent ("hold these", "the hold ended: applied /
+released"), a profile change, or a request to resync.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ class Envelope:
     applied: bool = False  # END: the hold was applied (True) or released (False)
     user_id: int = 0
     body: bytes = b""
+    event: str = ""  # EVENT: the Socket.IO event's name (for the metrics; the body has it too)
+    sent_at: float = 0.0  # EVENT: wall-clock seconds when it was published
 
 
 def encode(envelope: Envelope) -> bytes:
@@ -35,6 +38,8 @@ def encode(envelope: Envelope) -> bytes:
         header["a"] = [
             [a.room, a.subscribers, list(a.users), a.version] for a in envelope.audiences
         ]
+        header["e"] = envelope.event
+        header["t"] = envelope.sent_at
     elif envelope.kind in (HOLD, END):
         header["h"] = envelope.hold_id
         header["r"] = [_revocation_out(r) for r in envelope.revocations]
@@ -60,6 +65,8 @@ def decode(message: bytes) -> Envelope:
         applied=bool(header.get("ok", False)),
         user_id=int(header.get("u", 0)),
         body=body,
+        event=str(header.get("e", "")),
+        sent_at=float(header.get("t", 0.0)),
     )
 
 

@@ -19,7 +19,7 @@ import structlog
 from pydantic import BaseModel, ValidationError
 
 from chinwag.db.models import User
-from chinwag.errors import ChinwagError, InvalidInput, NotAuthenticated
+from chinwag.errors import ChinwagError, InvalidInput, NotAuthenticated, RateLimited
 from chinwag.events import (
     CLIENT_EVENTS,
     AckError,
@@ -30,6 +30,7 @@ from chinwag.events import (
     SendAck,
 )
 from chinwag.logs import get_logger
+from chinwag.metrics import Metrics
 from chinwag.realtime.publisher import NAMESPACE
 from chinwag.schemas import RoomRef, SendMessage, TypingUpdate, UserSearch
 from chinwag.security import OriginPolicy
@@ -90,10 +91,13 @@ def environ_headers(environ: dict[str, Any]) -> dict[str, str]:
 
 
 class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
-    def __init__(self, services: Services, origins: OriginPolicy) -> None:
+    def __init__(
+        self, services: Services, origins: OriginPolicy, metrics: Metrics | None = None
+    ) -> None:
         super().__init__(NAMESPACE)
         self.services = services
         self.origins = origins
+        self.metrics = metrics or Metrics(HANDLERS)
 
     # ---- connection lifecycle ----------------------------------------------------------------
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
@@ -130,6 +134,7 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             return await super().trigger_event(event, *args)
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(conn_id=sid, event_id=uuid.uuid4().hex[:12])
+        self.metrics.event_in(event)
         try:
             handler = None if is_lifecycle else HANDLERS.get(event)
             if handler is None:
@@ -139,12 +144,17 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             user = await self._current_user(sid)
             payload = parse(CLIENT_EVENTS[event].request, args[1])
             ack = await handler(self, sid, user, payload)
+            self.metrics.ack(event, "ok")
             return ack.model_dump(mode="json")
         except ChinwagError as exc:
             log.info("socket.event_refused", socket_event=event, code=exc.code)
+            self.metrics.ack(event, exc.code)
+            if isinstance(exc, RateLimited):
+                self.metrics.refused(exc.limiter)
             return error_ack(exc).wire()
         except Exception:
             log.exception("socket.event_failed", socket_event=event)
+            self.metrics.ack(event, INTERNAL_ERROR.error.code)
             return INTERNAL_ERROR.wire()
 
     async def _current_user(self, sid: str) -> User:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -30,6 +31,7 @@ from chinwag.backends.fanout import Fanout, MemoryFanout
 from chinwag.backends.ports import BackendUnavailable
 from chinwag.events import ResyncEvent
 from chinwag.logs import get_logger
+from chinwag.metrics import Metrics
 from chinwag.realtime import envelopes
 from chinwag.realtime.envelopes import Envelope
 from chinwag.realtime.registry import ConnectionRegistry
@@ -51,8 +53,10 @@ class SocketIORealtime:
         registry: ConnectionRegistry | None = None,
         *,
         hold_lease: float = DEFAULT_HOLD_LEASE_SECONDS,
+        metrics: Metrics | None = None,
     ) -> None:
         self.sio = sio
+        self.metrics = metrics or Metrics()
         self.fanout = fanout or MemoryFanout()
         self.registry = registry or ConnectionRegistry()
         self.hold_lease = hold_lease
@@ -134,9 +138,14 @@ class SocketIORealtime:
         if not audiences:
             return
         body = self._encode(event, data).encode()
-        await self._publish(Envelope(envelopes.EVENT, self.instance, audiences, body=body))
+        envelope = Envelope(
+            envelopes.EVENT, self.instance, audiences, body=body, event=event, sent_at=time.time()
+        )
+        if await self._publish(envelope):
+            self.metrics.published(event)
 
-    async def _publish(self, envelope: Envelope) -> None:
+    async def _publish(self, envelope: Envelope) -> bool:
+        """Whether the fan-out took it."""
         try:
             if self._lost:
                 await self.fanout.publish(envelopes.encode(Envelope(envelopes.RESYNC)))
@@ -144,12 +153,17 @@ class SocketIORealtime:
             await self.fanout.publish(envelopes.encode(envelope))
         except BackendUnavailable:
             self._lost = True
+            self.metrics.publish_failed()
             log.error("fanout.event_lost", kind=envelope.kind)
+            return False
+        return True
 
-    async def _deliver(self, audiences: Sequence[Audience], body: bytes) -> None:
-        targets = self.registry.targets(*audiences)
+    async def _deliver(self, envelope: Envelope) -> None:
+        targets = self.registry.targets(*envelope.audiences)
         if targets:
-            await self._send(targets, body.decode())
+            await self._send(targets, envelope.body.decode())
+        lag = time.time() - envelope.sent_at if envelope.sent_at else None
+        self.metrics.delivered(envelope.event, len(targets), lag)
 
     async def _send(self, conn_ids: Sequence[str], encoded: str) -> None:
         """Send one encoded Socket.IO packet, as it is, to each connection (what
@@ -211,7 +225,7 @@ class SocketIORealtime:
         envelope = envelopes.decode(message)
         kind, mine = envelope.kind, envelope.origin == self.instance
         if kind == envelopes.EVENT:
-            await self._deliver(envelope.audiences, envelope.body)
+            await self._deliver(envelope)
         elif kind == envelopes.HOLD and not mine:
             self._hold_remote(envelope.hold_id, envelope.revocations)
         elif kind == envelopes.END and not mine:
@@ -274,7 +288,9 @@ class SocketIORealtime:
         """Tell this node's clients that events may have been lost: fetch what you missed."""
         conn_ids = [c.conn_id for c in self.registry.snapshot() if self.registry.is_live(c.conn_id)]
         if conn_ids:
-            await self._send(conn_ids, self._encode(*ResyncEvent().wire()))
+            event, data = ResyncEvent().wire()
+            await self._send(conn_ids, self._encode(event, data))
+            self.metrics.delivered(event, len(conn_ids), None)
 
     def _encode(self, event: str, data: dict[str, Any]) -> str:
         encoded = self.sio.packet_class(packet.EVENT, data=[event, data], namespace=NAMESPACE)

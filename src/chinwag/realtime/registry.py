@@ -132,6 +132,10 @@ class ConnectionRegistry:
             if c.user_id is not None and not c.ended
         ]
 
+    def active_count(self) -> int:
+        """How many connections are logged in (what ``snapshot`` lists)."""
+        return sum(1 for c in self._conns.values() if c.user_id is not None and not c.ended)
+
     def tombstones(self) -> tuple[int, int]:
         """How many member revocations and destroyed rooms are remembered."""
         return len(self._revoked), len(self._gone)

@@ -29,7 +29,7 @@ class RateLimiter:
     async def check(self, key: str, message: str) -> None:
         wait = await self.retry_after(key)
         if wait is not None:
-            raise RateLimited(message, retry_after=wait)
+            raise RateLimited(message, retry_after=wait, limiter=self.name)
 
     async def record(self, key: str) -> None:
         await self.counters.record(self._key(key), self.window)
@@ -38,7 +38,7 @@ class RateLimiter:
         """Check, then count one event, in one step: concurrent hits never pass the limit."""
         wait = await self.counters.hit(self._key(key), self.limit, self.window)
         if wait is not None:
-            raise RateLimited(message, retry_after=wait)
+            raise RateLimited(message, retry_after=wait, limiter=self.name)
 
     async def reset(self, key: str) -> None:
         await self.counters.reset(self._key(key))
