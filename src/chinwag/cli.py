@@ -1,12 +1,14 @@
-"""``chinwag serve``, ``chinwag migrate``, ``chinwag backup`` and ``chinwag restore``."""
+"""``chinwag serve``, ``migrate``, ``backup``, ``restore`` and ``admin ...``."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import sys
 import textwrap
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -86,7 +88,74 @@ def build_parser() -> argparse.ArgumentParser:
     )
     restore.add_argument("path", type=Path, metavar="PATH", help="the backup file to read")
     restore.add_argument("--force", action="store_true", help="replace an existing database")
+    add_admin_commands(commands)
     return parser
+
+
+DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd]?)")
+UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration(text: str) -> timedelta:
+    """``90``, ``45s``, ``30m``, ``12h`` or ``7d`` (positive) as a timedelta."""
+    match = DURATION.fullmatch(text.strip())
+    seconds = float(match[1]) * UNIT_SECONDS[match[2]] if match else 0.0
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 45s, 30m, 12h or 7d")
+    return timedelta(seconds=seconds)
+
+
+def positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 1 or more")
+    return int(text)
+
+
+def add_admin_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    admin = commands.add_parser(
+        "admin",
+        help="administer the configured database (safe while the server runs)",
+        epilog=env_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    actions = admin.add_subparsers(dest="admin_command", required=True)
+    invite = actions.add_parser(
+        "invite",
+        help="print a new site invite code (for CHINWAG_REGISTRATION=invite)",
+        description="Print a new site invite code on stdout: each sign-up with it takes one "
+        "use, until it is used up or expires. Only its hash is stored; it cannot be shown "
+        "again.",
+    )
+    invite.add_argument(
+        "--uses", type=positive, default=1, help="sign-ups the code allows (default 1)"
+    )
+    invite.add_argument(
+        "--expires-in",
+        type=duration,
+        default=timedelta(days=7),
+        metavar="DURATION",
+        help="how long the code works: 45s, 30m, 12h, 7d (default 7d)",
+    )
+
+
+async def run_admin_command(args: argparse.Namespace, settings: Settings) -> int:
+    from chinwag.db.engine import Database
+    from chinwag.services.accounts import create_invite
+
+    db = Database(settings.resolved_database_url)
+    try:
+        code, invite = await create_invite(db, uses=args.uses, expires_in=args.expires_in)
+    finally:
+        await db.dispose()
+    print(code)
+    if settings.registration != "invite":
+        print(
+            f"chinwag: note: {PREFIX}REGISTRATION is {settings.registration}, not invite",
+            file=sys.stderr,
+        )
+    when = invite.expires_at.isoformat(timespec="seconds")
+    print(f"chinwag: invite for {args.uses} sign-up(s), until {when}", file=sys.stderr)
+    return 0
 
 
 def run_backup_command(args: argparse.Namespace, settings: Settings) -> int:
@@ -148,11 +217,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
     try:
         asyncio.run(migrate(settings.resolved_database_url, avatar_dir=settings.legacy_avatar_dir))
+        log.info("migrations.applied")
+        if args.command == "admin":
+            return asyncio.run(run_admin_command(args, settings))
     except DatabaseUnavailable as exc:
         print(f"chinwag: {exc}", file=sys.stderr)
         return 1
-    log.info("migrations.applied")
-    if args.command == "migrate":
+    if args.command in ("migrate", "admin"):
         return 0
 
     import uvicorn

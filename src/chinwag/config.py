@@ -149,6 +149,11 @@ class Settings(BaseSettings):
         False,
         description="Trust X-Forwarded-Proto/Host/For from a reverse proxy. Only behind one.",
     )
+    registration: Literal["open", "invite", "closed"] = Field(
+        "open",
+        description="Who may sign up: open (anyone), invite (only with a site invite code "
+        "that `chinwag admin invite` prints) or closed (nobody: 403 registration_closed).",
+    )
     metrics: Literal["off", "local", "token"] = Field(
         "local",
         description="Who may read /metrics (Prometheus text): off (nobody: 404), local (only "

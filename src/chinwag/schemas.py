@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 import idna
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StringConstraints
@@ -134,6 +134,8 @@ FullName = Annotated[str, Strict, Field(max_length=256), AfterValidator(_full_na
 RoomName = Annotated[str, Strict, Field(max_length=512), AfterValidator(_room_name)]
 Body = Annotated[str, Strict, Field(max_length=4 * MAX_BODY), AfterValidator(_body)]
 Password = Annotated[str, StringConstraints(strict=True, min_length=8, max_length=1024)]
+# Pasted codes may carry spaces; an empty one counts as none.
+InviteCode = Annotated[str, StringConstraints(strict=True, strip_whitespace=True, max_length=128)]
 AnyPassword = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=1024)]
 RoomCode = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=64)]
 ClientId = Annotated[str, StringConstraints(strict=True, pattern=CLIENT_ID_RE)]
@@ -149,6 +151,15 @@ class SignUp(Input):
     username: Username
     full_name: FullName
     password: Password
+    invite: InviteCode | None = Field(
+        None, description="A site invite code; needed when registration is by invite."
+    )
+
+
+class RegistrationOut(BaseModel):
+    mode: Literal["open", "invite", "closed"] = Field(
+        description="Who may sign up: anyone, holders of an invite code, or nobody."
+    )
 
 
 class LogIn(Input):

@@ -4,6 +4,7 @@ import type {
   ErrorDetail,
   MemberList,
   MessagePage,
+  RegistrationOut,
   RoomList,
   RoomOut,
   SessionOut,
@@ -95,6 +96,7 @@ const enc = encodeURIComponent
 export const api = {
   signUp: (body: SignUp) =>
     request<SessionOut>('POST', '/api/users', body),
+  registration: () => request<RegistrationOut>('GET', '/api/registration'),
   logIn: (body: LogIn) => request<SessionOut>('POST', '/api/session', body),
   session: () => request<SessionOut>('GET', '/api/session'),
   logOut: () => request<void>('DELETE', '/api/session'),

@@ -66,6 +66,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/registration": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Registration
+         * @description Who may sign up here (the web app shows an invite-code field, or no sign-up).
+         */
+        get: operations["registration_api_registration_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/rooms": {
         parameters: {
             query?: never;
@@ -265,7 +285,9 @@ export interface paths {
         put?: never;
         /**
          * Sign Up
-         * @description Create an account and log in to it.
+         * @description Create an account and log in to it. With registration by invite, ``invite`` must
+         *     be a live code (403 ``invite_required`` / ``invite_invalid``); when closed, 403
+         *     ``registration_closed``.
          */
         post: operations["sign_up_api_users_post"];
         delete?: never;
@@ -560,6 +582,15 @@ export interface components {
             /** Full Name */
             full_name?: string | null;
         };
+        /** RegistrationOut */
+        RegistrationOut: {
+            /**
+             * Mode
+             * @description Who may sign up: anyone, holders of an invite code, or nobody.
+             * @enum {string}
+             */
+            mode: "open" | "invite" | "closed";
+        };
         /** ResyncEvent */
         ResyncEvent: Record<string, never>;
         /** RoomCreate */
@@ -705,6 +736,11 @@ export interface components {
         SignUp: {
             /** Full Name */
             full_name: string;
+            /**
+             * Invite
+             * @description A site invite code; needed when registration is by invite.
+             */
+            invite?: string | null;
             /** Password */
             password: string;
             /** Username */
@@ -1205,6 +1241,107 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description Malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Not logged in, or the session ended */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Forbidden: CSRF, Origin, membership or ownership */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unsupported media type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    registration_api_registration_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RegistrationOut"];
+                };
             };
             /** @description Malformed request */
             400: {

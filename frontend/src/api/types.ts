@@ -15,6 +15,7 @@ export type ConversationOut = Schemas['ConversationOut']
 export type ConversationList = Schemas['ConversationList']
 export type MemberOut = Schemas['MemberOut']
 export type SignUp = Schemas['SignUp']
+export type RegistrationOut = Schemas['RegistrationOut']
 export type LogIn = Schemas['LogIn']
 export type ErrorDetail = Schemas['ErrorDetail']
 

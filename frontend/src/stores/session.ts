@@ -44,8 +44,9 @@ export const useSessionStore = defineStore('session', () => {
     return restoring
   }
 
-  async function signUp(username: string, fullName: string, password: string): Promise<void> {
-    accept(await api.signUp({ username, full_name: fullName.trim(), password }))
+  async function signUp(username: string, fullName: string, password: string, invite?: string): Promise<void> {
+    const code = invite?.trim()
+    accept(await api.signUp({ username, full_name: fullName.trim(), password, ...(code ? { invite: code } : {}) }))
   }
 
   async function logIn(username: string, password: string): Promise<void> {

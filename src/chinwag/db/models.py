@@ -112,6 +112,18 @@ class AuthSession(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class SiteInvite(Base):
+    """A code that lets its holder sign up while registration is by invite. Like a
+    session's token, the code is shown once and only its SHA-256 is stored."""
+
+    __tablename__ = "site_invites"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    uses_left: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class Room(Base):
     __tablename__ = "rooms"
     __table_args__ = NEVER_REUSE_IDS

@@ -12,7 +12,16 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chinwag.db.models import AuthSession, Avatar, Conversation, Membership, Message, Room, User
+from chinwag.db.models import (
+    AuthSession,
+    Avatar,
+    Conversation,
+    Membership,
+    Message,
+    Room,
+    SiteInvite,
+    User,
+)
 
 
 async def get_user_by_username(s: AsyncSession, username: str) -> User | None:
@@ -55,6 +64,17 @@ async def delete_sessions(s: AsyncSession, user_id: int, *, keep: str | None = N
 
 async def delete_expired_sessions(s: AsyncSession, now: datetime) -> None:
     await s.execute(delete(AuthSession).where(AuthSession.expires_at <= now))
+
+
+async def use_invite(s: AsyncSession, invite_id: str, now: datetime) -> bool:
+    """Take one use of a live invite in one statement (the row stays locked until the
+    transaction ends, so concurrent sign-ups cannot overuse it); False if there is none."""
+    result = await s.execute(
+        update(SiteInvite)
+        .where(SiteInvite.id == invite_id, SiteInvite.uses_left > 0, SiteInvite.expires_at > now)
+        .values(uses_left=SiteInvite.uses_left - 1)
+    )
+    return cast(CursorResult[Any], result).rowcount == 1
 
 
 async def get_avatar_data(s: AsyncSession, name: str) -> bytes | None:

@@ -17,7 +17,7 @@ from chinwag.backends import Backends
 from chinwag.config import Settings
 from chinwag.db import queries
 from chinwag.db.engine import Database
-from chinwag.db.models import AuthSession, User, utcnow
+from chinwag.db.models import AuthSession, SiteInvite, User, utcnow
 from chinwag.errors import Conflict, Forbidden, NotAuthenticated
 from chinwag.events import UserUpdatedEvent, publish
 from chinwag.logs import get_logger
@@ -41,6 +41,21 @@ def check_token(token: str | None) -> str:
     if not token or len(token) > 256:
         raise NotAuthenticated("Log in first.")
     return session_id_of(token)
+
+
+async def create_invite(
+    db: Database, *, uses: int, expires_in: timedelta
+) -> tuple[str, SiteInvite]:
+    """A new site invite; returns its code, shown once: only its SHA-256 is kept."""
+    code = secrets.token_urlsafe(12)
+    now = utcnow()
+    invite = SiteInvite(
+        id=session_id_of(code), uses_left=uses, created_at=now, expires_at=now + expires_in
+    )
+    async with db.transaction() as s:
+        s.add(invite)
+    log.info("invite.created", uses=uses, expires_at=invite.expires_at.isoformat())
+    return code, invite
 
 
 class AccountService:
@@ -88,9 +103,27 @@ class AccountService:
         return await self.hashes.run(verify)
 
     # ---- accounts -----------------------------------------------------------------------------
+    def check_registration(self, data: SignUp) -> str | None:
+        """Refuse a sign-up the registration mode does not let in; the stored id of the
+        invite it must use, if any."""
+        mode = self.settings.registration
+        if mode == "closed":
+            raise Forbidden("Sign-up is closed on this server.", code="registration_closed")
+        if mode == "open":
+            return None
+        if not data.invite:
+            raise Forbidden(
+                "Sign-up on this server needs an invite code; ask its administrator.",
+                code="invite_required",
+            )
+        return session_id_of(data.invite)
+
     async def create_user(self, data: SignUp, address: str) -> User:
-        """Create an account. Every attempt counts against its client address's sign-up
-        limit before the (slow) password hash, whether or not it then succeeds."""
+        """Create an account. Every attempt the registration mode lets through counts
+        against its client address's sign-up limit before the (slow) password hash, whether
+        or not it then succeeds. An invite's use is taken in the account's transaction: a
+        refused sign-up leaves it unused."""
+        invite_id = self.check_registration(data)
         await self.signups.hit(f"addr:{address}", "Too many sign-ups from your address; try later.")
         password_hash = await self._hash(data.password)
         user = User(
@@ -103,6 +136,11 @@ class AccountService:
             async with self.db.transaction() as s:
                 if await queries.get_user_by_username(s, data.username):
                     raise Conflict("That username is taken.", code="username_taken")
+                if invite_id is not None and not await queries.use_invite(s, invite_id, utcnow()):
+                    raise Forbidden(
+                        "That invite code is wrong, expired or used up; ask for a new one.",
+                        code="invite_invalid",
+                    )
                 s.add(user)
         except IntegrityError as exc:
             raise Conflict("That username is taken.", code="username_taken") from exc

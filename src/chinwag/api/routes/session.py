@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request, Response, status
 
 from chinwag.api.deps import SESSION_COOKIE, LoginDep, ServicesDep
 from chinwag.db.models import User
-from chinwag.schemas import LogIn, SessionOut, SignUp
+from chinwag.schemas import LogIn, RegistrationOut, SessionOut, SignUp
 from chinwag.services import Services
 from chinwag.services.accounts import session_id_of
 from chinwag.services.views import user_out
@@ -33,11 +33,19 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+@router.get("/registration", response_model=RegistrationOut)
+async def registration(services: ServicesDep) -> RegistrationOut:
+    """Who may sign up here (the web app shows an invite-code field, or no sign-up)."""
+    return RegistrationOut(mode=services.settings.registration)
+
+
 @router.post("/users", status_code=status.HTTP_201_CREATED, response_model=SessionOut)
 async def sign_up(
     body: SignUp, request: Request, response: Response, services: ServicesDep
 ) -> SessionOut:
-    """Create an account and log in to it."""
+    """Create an account and log in to it. With registration by invite, ``invite`` must
+    be a live code (403 ``invite_required`` / ``invite_invalid``); when closed, 403
+    ``registration_closed``."""
     user = await services.accounts.create_user(body, client_address(request))
     token = await services.accounts.open_session(user)
     return start_session(services, response, user, token)
