@@ -33,13 +33,19 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+def user_agent(request: Request) -> str:
+    return request.headers.get("user-agent", "")
+
+
 @router.post("/users", status_code=status.HTTP_201_CREATED, response_model=SessionOut)
 async def sign_up(
     body: SignUp, request: Request, response: Response, services: ServicesDep
 ) -> SessionOut:
     """Create an account and log in to it."""
     user = await services.accounts.create_user(body, client_address(request))
-    token = await services.accounts.open_session(user)
+    token = await services.accounts.open_session(
+        user, user_agent=user_agent(request), address=client_address(request)
+    )
     return start_session(services, response, user, token)
 
 
@@ -49,7 +55,7 @@ async def log_in(
 ) -> SessionOut:
     """Log in: sets the session cookie and answers the CSRF token for later writes."""
     user, token = await services.accounts.log_in(
-        body.username, body.password, client_address(request)
+        body.username, body.password, client_address(request), user_agent(request)
     )
     return start_session(services, response, user, token)
 
