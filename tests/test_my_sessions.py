@@ -70,6 +70,11 @@ def test_my_sessions_lists_both_log_ins_and_marks_the_current_one(
     from_phone = sessions_of(phone)
     assert {str(s["id"]) for s in from_phone} == ids
     assert [s["device"] for s in from_phone if s["current"]] == [PHONE[:200]]
+    # last seen is not written on every request: within the interval (5 minutes by
+    # default) it stays at the log-in time, however many requests come
+    for _ in range(3):
+        assert laptop.get("/api/me").status_code == 200
+    assert all(s["last_seen_at"] == s["created_at"] for s in sessions_of(laptop))
 
 
 async def test_ending_my_other_session_drops_its_socket_and_its_cookie(
