@@ -179,6 +179,9 @@ class Settings(BaseSettings):
         "auto", description="auto = console lines in development, JSON in production."
     )
     session_ttl_seconds: int = Field(14 * 24 * 3600, ge=1, description="Session lifetime.")
+    session_seen_interval_seconds: int = Field(
+        300, ge=1, description="A session's last-seen time is written at most this often."
+    )
     max_avatar_bytes: int = Field(5 * 1024 * 1024, ge=1024, description="Avatar upload cap.")
     login_failures_per_user: int = Field(
         5, ge=1, description="Failed logins per username per window before 429."

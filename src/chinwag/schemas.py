@@ -219,6 +219,33 @@ class SessionOut(UserOut):
     csrf_token: str
 
 
+class MySessionOut(BaseModel):
+    id: str = Field(description="The session's public id: names it in this API, cannot log in.")
+    device: str = Field(description="The browser's User-Agent at log-in (at most 200 chars).")
+    address: str = Field(description="The client address at log-in.")
+    created_at: datetime
+    last_seen_at: datetime | None = Field(
+        description="Last request, to within CHINWAG_SESSION_SEEN_INTERVAL_SECONDS."
+    )
+    current: bool = Field(description="Whether this is the session making the request.")
+
+
+class ExportedMessage(BaseModel):
+    id: int
+    room: str = Field(description="The room's code.")
+    seq: int
+    to: str | None = Field(description="Recipient's username for a private message.")
+    body: str
+    created_at: datetime
+    client_id: str
+
+
+class AccountExport(BaseModel):
+    profile: UserOut
+    created_at: datetime = Field(description="When the account was made.")
+    messages: list[ExportedMessage] = Field(description="Every message I sent, oldest first.")
+
+
 class RoomOut(BaseModel):
     code: str
     name: str

@@ -45,6 +45,7 @@ async def require_login(request: Request, services: ServicesDep) -> Login:
     session, user = await services.accounts.require_session(request.cookies.get(SESSION_COOKIE))
     if request.method not in SAFE_METHODS:
         services.accounts.check_csrf(session.id, request.headers.get(CSRF_HEADER))
+    await services.accounts.seen(session)
     return Login(session=session, user=user)
 
 

@@ -110,6 +110,12 @@ class AuthSession(Base):
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # what the owner sees in their list of sessions (``GET /api/me/sessions``); empty for
+    # sessions opened before these were recorded
+    user_agent: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    address: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    # refreshed at most once per CHINWAG_SESSION_SEEN_INTERVAL_SECONDS, not on every request
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
 
 class SiteInvite(Base):

@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from chinwag.db.models import (
     AuthSession,
@@ -60,6 +61,43 @@ async def delete_sessions(s: AsyncSession, user_id: int, *, keep: str | None = N
     if ids:
         await s.execute(delete(AuthSession).where(AuthSession.id.in_(ids)))
     return ids
+
+
+async def list_sessions(s: AsyncSession, user_id: int, now: datetime) -> list[AuthSession]:
+    result = await s.execute(
+        select(AuthSession)
+        .where(AuthSession.user_id == user_id, AuthSession.expires_at > now)
+        .order_by(AuthSession.created_at.desc(), AuthSession.id)
+    )
+    return list(result.scalars())
+
+
+async def touch_session(s: AsyncSession, session_id: str, now: datetime, before: datetime) -> None:
+    """Set the session's last-seen time, unless it was set after ``before``."""
+    await s.execute(
+        update(AuthSession)
+        .where(
+            AuthSession.id == session_id,
+            or_(AuthSession.last_seen_at.is_(None), AuthSession.last_seen_at < before),
+        )
+        .values(last_seen_at=now)
+    )
+
+
+async def list_sent_messages(
+    s: AsyncSession, user_id: int
+) -> list[tuple[Message, str, str | None]]:
+    """Every message the user sent, oldest first, with its room's code and the recipient's
+    username (None for a public message)."""
+    recipient = aliased(User)
+    result = await s.execute(
+        select(Message, Room.code, recipient.username)
+        .join(Room, Room.id == Message.room_id)
+        .outerjoin(recipient, recipient.id == Message.recipient_id)
+        .where(Message.sender_id == user_id)
+        .order_by(Message.id)
+    )
+    return [(row[0], row[1], row[2]) for row in result]
 
 
 async def delete_expired_sessions(s: AsyncSession, now: datetime) -> None:

@@ -18,10 +18,16 @@ from chinwag.config import Settings
 from chinwag.db import queries
 from chinwag.db.engine import Database
 from chinwag.db.models import AuthSession, SiteInvite, User, utcnow
-from chinwag.errors import Conflict, Forbidden, NotAuthenticated
+from chinwag.errors import Conflict, Forbidden, NotAuthenticated, NotFound
 from chinwag.events import UserUpdatedEvent, publish
 from chinwag.logs import get_logger
-from chinwag.schemas import USERNAME_RE, SignUp
+from chinwag.schemas import (
+    USERNAME_RE,
+    AccountExport,
+    ExportedMessage,
+    MySessionOut,
+    SignUp,
+)
 from chinwag.services.pools import WorkPool
 from chinwag.services.ratelimit import RateLimiter
 from chinwag.services.realtime import Audience, SessionEnded
@@ -34,6 +40,17 @@ log = get_logger(__name__)
 def session_id_of(token: str) -> str:
     """The stored id of a session: the SHA-256 of the cookie's token."""
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+PUBLIC_ID_LENGTH = 16
+USER_AGENT_LENGTH = 200
+
+
+def public_id_of(session_id: str) -> str:
+    """A session's id in the API: the first 16 hex digits of its stored id. Not a cookie
+    (the cookie is the token, which the hash does not give back), and unique enough among
+    one user's sessions; a request names only the caller's own sessions."""
+    return session_id[:PUBLIC_ID_LENGTH]
 
 
 def check_token(token: str | None) -> str:
@@ -148,7 +165,9 @@ class AccountService:
         return user
 
     # ---- sessions -----------------------------------------------------------------------------
-    async def log_in(self, username: str, password: str, address: str) -> tuple[User, str]:
+    async def log_in(
+        self, username: str, password: str, address: str, user_agent: str = ""
+    ) -> tuple[User, str]:
         """Check a password and open a session; returns the user and the cookie token.
 
         Attempts for one username, and from one address, are checked one at a time (on every
@@ -173,11 +192,11 @@ class AccountService:
                 log.info("login.failed")
                 raise NotAuthenticated("Wrong username or password.", code="invalid_credentials")
             await self.user_failures.reset(user_key)
-        token = await self.open_session(user)
+        token = await self.open_session(user, user_agent=user_agent, address=address)
         log.info("login.succeeded", user_id=user.id)
         return user, token
 
-    async def open_session(self, user: User) -> str:
+    async def open_session(self, user: User, *, user_agent: str = "", address: str = "") -> str:
         token = secrets.token_urlsafe(32)
         now = utcnow()
         async with self.db.transaction() as s:
@@ -188,6 +207,9 @@ class AccountService:
                     user_id=user.id,
                     created_at=now,
                     expires_at=now + timedelta(seconds=self.settings.session_ttl_seconds),
+                    user_agent=user_agent[:USER_AGENT_LENGTH],
+                    address=address[:64],
+                    last_seen_at=now,
                 )
             )
         return token
@@ -209,6 +231,64 @@ class AccountService:
         async with self.committer.transaction() as tx:
             await queries.delete_session(tx.s, session.id)
             tx.revoke(SessionEnded(session.id))
+
+    async def seen(self, session: AuthSession) -> None:
+        """Record a request on the session, at most once per seen-interval (not a write per
+        request); the conditional update keeps concurrent requests from each writing."""
+        now = utcnow()
+        before = now - timedelta(seconds=self.settings.session_seen_interval_seconds)
+        if session.last_seen_at is not None and session.last_seen_at >= before:
+            return
+        async with self.db.transaction() as s:
+            await queries.touch_session(s, session.id, now, before)
+        session.last_seen_at = now
+
+    async def list_sessions(self, user: User, current: AuthSession) -> list[MySessionOut]:
+        async with self.db.read() as s:
+            rows = await queries.list_sessions(s, user.id, utcnow())
+        return [
+            MySessionOut(
+                id=public_id_of(row.id),
+                device=row.user_agent,
+                address=row.address,
+                created_at=row.created_at,
+                last_seen_at=row.last_seen_at,
+                current=row.id == current.id,
+            )
+            for row in rows
+        ]
+
+    async def revoke_session(self, user: User, public_id: str) -> str:
+        """End one of the user's own sessions, named by its public id, as log-out does (its
+        sockets drop on every node); returns its stored id. NotFound for any id that is not
+        one of the user's live sessions, so nothing is revealed about anyone else's."""
+        async with self.committer.transaction() as tx:
+            rows = await queries.list_sessions(tx.s, user.id, utcnow())
+            found = [row.id for row in rows if public_id_of(row.id) == public_id]
+            if len(public_id) != PUBLIC_ID_LENGTH or len(found) != 1:
+                raise NotFound("No such session.", code="session_not_found")
+            await queries.delete_session(tx.s, found[0])
+            tx.revoke(SessionEnded(found[0]))
+        log.info("session.revoked", user_id=user.id)
+        return found[0]
+
+    async def export(self, user: User) -> AccountExport:
+        """The user's profile and every message they sent (public and private)."""
+        async with self.db.read() as s:
+            rows = await queries.list_sent_messages(s, user.id)
+        messages = [
+            ExportedMessage(
+                id=message.id,
+                room=room,
+                seq=message.seq,
+                to=to,
+                body=message.body,
+                created_at=message.created_at,
+                client_id=message.client_id,
+            )
+            for message, room, to in rows
+        ]
+        return AccountExport(profile=user_out(user), created_at=user.created_at, messages=messages)
 
     def csrf_token(self, session_id: str) -> str:
         digest = hmac.new(self.settings.signing_key, b"csrf:" + session_id.encode(), "sha256")

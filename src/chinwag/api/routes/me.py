@@ -1,4 +1,4 @@
-"""The logged-in user's own profile, password and avatar."""
+"""The logged-in user's own profile, password, avatar, sessions and data export."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Response, UploadFile, status
 
-from chinwag.api.deps import CurrentUser, LoginDep, ServicesDep
+from chinwag.api.deps import SESSION_COOKIE, CurrentUser, LoginDep, ServicesDep
 from chinwag.errors import TooLarge
-from chinwag.schemas import PasswordChange, ProfileUpdate, UserOut
+from chinwag.schemas import AccountExport, MySessionOut, PasswordChange, ProfileUpdate, UserOut
 from chinwag.services.views import user_out
 
 router = APIRouter(prefix="/me", tags=["me"])
@@ -52,3 +52,26 @@ async def upload_avatar(
 async def delete_avatar(user: CurrentUser, services: ServicesDep) -> UserOut:
     updated = await services.media.remove_avatar(user)
     return user_out(updated)
+
+
+@router.get("/sessions", response_model=list[MySessionOut])
+async def list_my_sessions(login: LoginDep, services: ServicesDep) -> list[MySessionOut]:
+    """My live sessions, newest first; ``current`` marks the one making this request."""
+    return await services.accounts.list_sessions(login.user, login.session)
+
+
+@router.delete("/sessions/{session_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def revoke_my_session(session_id: str, login: LoginDep, services: ServicesDep) -> Response:
+    """End one of my sessions: its cookie stops working and its sockets drop, on every node.
+    Ending the current one is a log-out (the cookie is cleared too)."""
+    ended = await services.accounts.revoke_session(login.user, session_id)
+    response = Response(status_code=status.HTTP_204_NO_CONTENT)
+    if ended == login.session.id:
+        response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax")
+    return response
+
+
+@router.get("/export", response_model=AccountExport)
+async def export_me(user: CurrentUser, services: ServicesDep) -> AccountExport:
+    """My profile and every message I sent (public and private), as JSON."""
+    return await services.accounts.export(user)

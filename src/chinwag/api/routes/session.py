@@ -39,6 +39,10 @@ async def registration(services: ServicesDep) -> RegistrationOut:
     return RegistrationOut(mode=services.settings.registration)
 
 
+def user_agent(request: Request) -> str:
+    return request.headers.get("user-agent", "")
+
+
 @router.post("/users", status_code=status.HTTP_201_CREATED, response_model=SessionOut)
 async def sign_up(
     body: SignUp, request: Request, response: Response, services: ServicesDep
@@ -47,7 +51,9 @@ async def sign_up(
     be a live code (403 ``invite_required`` / ``invite_invalid``); when closed, 403
     ``registration_closed``."""
     user = await services.accounts.create_user(body, client_address(request))
-    token = await services.accounts.open_session(user)
+    token = await services.accounts.open_session(
+        user, user_agent=user_agent(request), address=client_address(request)
+    )
     return start_session(services, response, user, token)
 
 
@@ -57,7 +63,7 @@ async def log_in(
 ) -> SessionOut:
     """Log in: sets the session cookie and answers the CSRF token for later writes."""
     user, token = await services.accounts.log_in(
-        body.username, body.password, client_address(request)
+        body.username, body.password, client_address(request), user_agent(request)
     )
     return start_session(services, response, user, token)
 
