@@ -251,6 +251,16 @@ class LiveService:
             here = {user for user, rooms in self._entered.values() if room_id in rooms}
             return here | {user_id}
 
+    async def _is_online(self, room_id: int, user_id: int) -> bool:
+        """Whether the user is online in the room now (while the shared state does not
+        answer: through this node)."""
+        try:
+            return user_id in await self.presence.online(room_id)
+        except BackendUnavailable:
+            return any(
+                user == user_id and room_id in rooms for user, rooms in self._entered.values()
+            )
+
     async def _announce(self, changed: list[RoomUser], *, online: bool) -> None:
         """Tell each room who came online or went offline there (and, gone, stop typing)."""
         if not changed:
@@ -264,6 +274,8 @@ class LiveService:
                 await self.typing.clear_user(room_id, user_id)
             if room is None or user is None:  # destroyed meanwhile: nobody to tell
                 continue
+            if await self._is_online(room_id, user_id) != online:
+                continue  # changed back meanwhile (a reload: offline, then online again)
             await emit(
                 self.realtime,
                 PresenceEvent(room=room.code, user=user_out(user), online=online),
