@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from tests.support import (
+    REDIS_URL,
     ServerProcess,
     free_port,
     postgres_database,
@@ -26,7 +27,7 @@ from tests.support import (
     run_server,
 )
 
-SHARED_REDIS = "redis://127.0.0.1:6379/0"
+SHARED_REDIS = REDIS_URL  # the suite's shared Redis; each cluster has its own prefix
 
 
 def node_env(

@@ -359,11 +359,11 @@ async def test_presence_events_reach_the_other_node(
     async with online_at([(ana, a.url), (bo, b.url)]) as (on_a, on_b):
         await on_a.enter(code)
         await on_b.enter(code)
-        came = await on_a.wait_for("presence", lambda p: p["online"], timeout=5)
+        came = await on_a.wait_for("presence", lambda p: p["online"])
         assert came["user"]["username"] == bo.username
         assert (await on_b.call("typing", {"room": code, "active": True}))["ok"]
         await on_b.close()  # B clears its own indicator and says bo went: A hears both
-        stop = await on_a.wait_for("typing", lambda t: not t["active"], timeout=5)
+        stop = await on_a.wait_for("typing", lambda t: not t["active"])
         assert stop["user"]["username"] == bo.username
-        gone = await on_a.wait_for("presence", lambda p: not p["online"], timeout=5)
+        gone = await on_a.wait_for("presence", lambda p: not p["online"])
         assert gone["user"]["username"] == bo.username
