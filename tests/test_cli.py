@@ -139,6 +139,12 @@ def test_help_describes_every_setting_with_its_default() -> None:
 
 
 # ---- database URLs ----------------------------------------------------------------------------
+def test_docs_configuration_lists_every_setting() -> None:
+    table = (Path(__file__).parent.parent / "docs" / "configuration.md").read_text()
+    missing = [name for name in Settings.model_fields if f"`CHINWAG_{name.upper()}`" not in table]
+    assert missing == []
+
+
 def test_a_postgres_url_without_driver_runs_on_asyncpg(tmp_path: Path) -> None:
     with postgres_database() as url:
         plain = url.replace("postgresql+asyncpg://", "postgres://")
