@@ -33,6 +33,10 @@ export function startRealtime(router: Router): void {
         void router.push({ name: 'lobby' })
       }
     })
+    connection.on('room:updated', ({ room }) => {
+      rooms.updated(room)
+      chat.receiveRoom(room)
+    })
     connection.on('room:left', ({ room }) => {
       rooms.forget(room)
       if (chat.code === room) {
