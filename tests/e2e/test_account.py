@@ -41,7 +41,9 @@ def test_my_sessions_list_both_browsers_and_ending_the_other_logs_it_out(
             "button", name=re.compile("^End the session of Firefox on Windows")
         ).click()
         expect(sessions).to_have_count(1)
-        expect(here.page.get_by_role("status").filter(has_text="it is logged out now")).to_be_visible()
+        expect(
+            here.page.get_by_role("status").filter(has_text="it is logged out now")
+        ).to_be_visible()
 
         # The other browser learns it from its socket, without a reload or a click.
         expect(there.page.get_by_role("heading", name="Log in to Chinwag")).to_be_visible()
