@@ -91,7 +91,9 @@ export const useSessionStore = defineStore('session', () => {
       return true
     } catch (err) {
       if (err instanceof ApiError && err.status === 401) {
-        forget('Your session ended; log in again.')
+        // not when the page logged out meanwhile itself (say, the account was just deleted):
+        // its own reason stays
+        if (status.value === 'authenticated') forget('Your session ended; log in again.')
         return false
       }
       return true // the server is unreachable: not a reason to log out
