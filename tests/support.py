@@ -337,7 +337,10 @@ class User:
         return self.http.patch(path, headers=self.headers(kw.pop("headers", None)), **kw)
 
     def delete(self, path: str, **kw: Any) -> httpx.Response:
-        return self.http.delete(path, headers=self.headers(kw.pop("headers", None)), **kw)
+        # request(), not delete(): httpx's delete() takes no body, and DELETE /api/me has one
+        return self.http.request(
+            "DELETE", path, headers=self.headers(kw.pop("headers", None)), **kw
+        )
 
     def create_room(self, name: str = "Room") -> str:
         response = self.post("/api/rooms", json={"name": name})
@@ -456,6 +459,20 @@ def db_column(server: ServerProcess, sql: str) -> list[str]:
         text=True,
     )
     return result.stdout.splitlines()
+
+
+def chinwag_admin(
+    server: ServerProcess | ServerCluster, *args: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`chinwag admin ARGS` as an operator runs it beside the server (the same settings)."""
+    return subprocess.run(
+        [sys.executable, "-m", "chinwag", "admin", *args],
+        env={**os.environ, "CHINWAG_DATA_DIR": str(server.data_dir), **server.env},
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def replay_cookie(url: str, token: str, path: str = "/api/me") -> httpx.Response:

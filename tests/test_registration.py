@@ -5,10 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import os
 import sqlite3
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ from tests.support import (
     PG_PORT,
     PG_USER,
     ServerProcess,
+    chinwag_admin,
     db_column,
     run_server,
     run_server_on,
@@ -49,13 +48,7 @@ def user_count(server: ServerProcess) -> int:
 
 def admin_invite(server: ServerProcess, *args: str) -> subprocess.CompletedProcess[str]:
     """`chinwag admin invite ARGS` as an operator runs it beside the server (same env)."""
-    return subprocess.run(
-        [sys.executable, "-m", "chinwag", "admin", "invite", *args],
-        env={**os.environ, "CHINWAG_DATA_DIR": str(server.data_dir), **server.env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return chinwag_admin(server, "invite", *args)
 
 
 def new_code(server: ServerProcess, *args: str) -> str:

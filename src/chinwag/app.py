@@ -21,13 +21,14 @@ from chinwag.api.middleware import (
     RequestContext,
     SocketBodyLimit,
 )
-from chinwag.api.routes import health, me, metrics, rooms, session
+from chinwag.api.routes import admin, health, me, metrics, rooms, session
 from chinwag.api.web import mount_web
 from chinwag.backends import Backends
 from chinwag.config import Settings
 from chinwag.db.engine import Database
 from chinwag.logs import get_logger
 from chinwag.metrics import Metrics
+from chinwag.realtime.control import ControlServer
 from chinwag.realtime.namespace import HANDLERS, ChatNamespace
 from chinwag.realtime.packets import PacketLimitedServer
 from chinwag.realtime.publisher import SocketIORealtime
@@ -94,11 +95,20 @@ def create_app(settings: Settings) -> ChinwagApp:
     sio.register_namespace(ChatNamespace(services, origins, node_metrics))
     node_metrics.watch(realtime.registry, db, backends.fanout, shared=backends.redis is not None)
 
+    # one node on its own: `chinwag admin` reaches it here (a cluster's nodes hear it on Redis)
+    control = None
+    if backends.redis is None:
+        control = ControlServer(settings.control_socket, backends.fanout, settings.signing_key)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await services.start()
+        if control is not None:
+            await control.start()
         log.info("chinwag.started", version=__version__, database=db.engine.dialect.name)
         yield
+        if control is not None:
+            await control.stop()
         await services.close()
 
     api = FastAPI(
@@ -117,7 +127,7 @@ def create_app(settings: Settings) -> ChinwagApp:
     api.state.metrics = node_metrics
     install_error_handlers(api)
     guarded = [Depends(check_origin)]
-    for router in (session.router, me.router, rooms.router):
+    for router in (session.router, me.router, rooms.router, admin.router):
         api.include_router(router, prefix="/api", dependencies=guarded, responses=API_ERRORS)
     api.include_router(health.router, responses=API_ERRORS)
     api.include_router(metrics.router)

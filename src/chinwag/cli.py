@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import re
 import sys
 import textwrap
 from collections.abc import Sequence
-from datetime import timedelta
 from pathlib import Path
 
 from pydantic import ValidationError
 
+from chinwag.admin_cli import add_admin_commands, run_admin_command
 from chinwag.config import PREFIX, ConfigurationError, Settings
 
 # Defaults that are not a plain value, as --help shows them.
@@ -88,74 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     restore.add_argument("path", type=Path, metavar="PATH", help="the backup file to read")
     restore.add_argument("--force", action="store_true", help="replace an existing database")
-    add_admin_commands(commands)
+    add_admin_commands(commands, env_help())
     return parser
-
-
-DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd]?)")
-UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def duration(text: str) -> timedelta:
-    """``90``, ``45s``, ``30m``, ``12h`` or ``7d`` (positive) as a timedelta."""
-    match = DURATION.fullmatch(text.strip())
-    seconds = float(match[1]) * UNIT_SECONDS[match[2]] if match else 0.0
-    if seconds <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 45s, 30m, 12h or 7d")
-    return timedelta(seconds=seconds)
-
-
-def positive(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 1 or more")
-    return int(text)
-
-
-def add_admin_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    admin = commands.add_parser(
-        "admin",
-        help="administer the configured database (safe while the server runs)",
-        epilog=env_help(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    actions = admin.add_subparsers(dest="admin_command", required=True)
-    invite = actions.add_parser(
-        "invite",
-        help="print a new site invite code (for CHINWAG_REGISTRATION=invite)",
-        description="Print a new site invite code on stdout: each sign-up with it takes one "
-        "use, until it is used up or expires. Only its hash is stored; it cannot be shown "
-        "again.",
-    )
-    invite.add_argument(
-        "--uses", type=positive, default=1, help="sign-ups the code allows (default 1)"
-    )
-    invite.add_argument(
-        "--expires-in",
-        type=duration,
-        default=timedelta(days=7),
-        metavar="DURATION",
-        help="how long the code works: 45s, 30m, 12h, 7d (default 7d)",
-    )
-
-
-async def run_admin_command(args: argparse.Namespace, settings: Settings) -> int:
-    from chinwag.db.engine import Database
-    from chinwag.services.accounts import create_invite
-
-    db = Database(settings.resolved_database_url)
-    try:
-        code, invite = await create_invite(db, uses=args.uses, expires_in=args.expires_in)
-    finally:
-        await db.dispose()
-    print(code)
-    if settings.registration != "invite":
-        print(
-            f"chinwag: note: {PREFIX}REGISTRATION is {settings.registration}, not invite",
-            file=sys.stderr,
-        )
-    when = invite.expires_at.isoformat(timespec="seconds")
-    print(f"chinwag: invite for {args.uses} sign-up(s), until {when}", file=sys.stderr)
-    return 0
 
 
 def run_backup_command(args: argparse.Namespace, settings: Settings) -> int:
@@ -204,7 +137,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from chinwag.db.migrate import migrate
     from chinwag.logs import configure_logging, get_logger
 
-    configure_logging(settings)
+    if args.command == "admin" and settings.log_level == "info":
+        # a terminal command says what it did itself; its log shows only what went wrong
+        configure_logging(settings.model_copy(update={"log_level": "warning"}))
+    else:
+        configure_logging(settings)
     log = get_logger("chinwag.cli")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if args.command == "serve" and settings.redis_url:

@@ -154,6 +154,28 @@ class Settings(BaseSettings):
         description="Who may sign up: open (anyone), invite (only with a site invite code "
         "that `chinwag admin invite` prints) or closed (nobody: 403 registration_closed).",
     )
+    public_url: str | None = Field(
+        None,
+        pattern=r"^https?://[^/\s]+(/\S*)?$",
+        description="The address people open Chinwag at (https://chat.example.org): the "
+        "links `chinwag admin reset-password` prints start with it. Default: none (only the "
+        "code is printed).",
+    )
+    password_reset_ttl_seconds: int = Field(
+        24 * 3600,
+        ge=60,
+        description="How long a one-time password-reset code from `chinwag admin "
+        "reset-password` works.",
+    )
+    password_resets_per_window: int = Field(
+        10,
+        ge=1,
+        description="Password-reset attempts (POST /api/password-reset) per client address "
+        "per window; past it 429.",
+    )
+    password_reset_window_seconds: float = Field(
+        600, gt=0, description="Window of CHINWAG_PASSWORD_RESETS_PER_WINDOW, in seconds."
+    )
     metrics: Literal["off", "local", "token"] = Field(
         "local",
         description="Who may read /metrics (Prometheus text): off (nobody: 404), local (only "
@@ -398,6 +420,11 @@ class Settings(BaseSettings):
     def legacy_avatar_dir(self) -> Path:
         """Where versions before migration 0003 kept avatar files; it imports them once."""
         return self.data_dir / "media" / "avatars"
+
+    @property
+    def control_socket(self) -> Path:
+        """Where a node without Redis hears ``chinwag admin`` (``chinwag.realtime.control``)."""
+        return (self.data_dir / "control.sock").absolute()
 
     @property
     def json_logs(self) -> bool:

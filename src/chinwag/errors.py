@@ -16,6 +16,10 @@ class ChinwagError(Exception):
             self.code = code
 
 
+class BadRequest(ChinwagError):
+    """A request that is well-formed but cannot be carried out as asked (400)."""
+
+
 class InvalidInput(ChinwagError):
     status = 422
     code = "invalid_input"

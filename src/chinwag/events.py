@@ -96,6 +96,13 @@ class RoomDestroyedEvent(ServerEvent):
     name: str
 
 
+class RoomUpdatedEvent(ServerEvent):
+    event = "room:updated"
+    audience = "the room's entered connections and its new owner, when its owner changed"
+
+    room: RoomOut
+
+
 class ResyncEvent(ServerEvent):
     event = "resync"
     audience = "every connection of a node whose fan-out was away: fetch what you missed"
@@ -110,6 +117,7 @@ SERVER_EVENTS: dict[str, type[ServerEvent]] = {
         UserUpdatedEvent,
         RoomLeftEvent,
         RoomDestroyedEvent,
+        RoomUpdatedEvent,
         ResyncEvent,
     )
 }

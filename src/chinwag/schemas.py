@@ -167,6 +167,15 @@ class LogIn(Input):
     password: AnyPassword
 
 
+class AccountDelete(Input):
+    password: AnyPassword
+
+
+class PasswordResetIn(Input):
+    code: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=64)]
+    password: Password
+
+
 class ProfileUpdate(Input):
     full_name: FullName | None = None
 
@@ -217,6 +226,7 @@ class UserOut(BaseModel):
 
 class SessionOut(UserOut):
     csrf_token: str
+    is_admin: bool = Field(description="Whether this user is a site administrator.")
 
 
 class MySessionOut(BaseModel):
@@ -228,6 +238,22 @@ class MySessionOut(BaseModel):
         description="Last request, to within CHINWAG_SESSION_SEEN_INTERVAL_SECONDS."
     )
     current: bool = Field(description="Whether this is the session making the request.")
+
+
+class AdminUserOut(BaseModel):
+    id: int
+    username: str
+    full_name: str
+    avatar_url: str | None
+    is_admin: bool
+    disabled: bool = Field(description="Log-in refused and no session works.")
+    created_at: datetime
+    last_seen_at: datetime | None = Field(description="The latest request of any session.")
+
+
+class AdminUserList(BaseModel):
+    users: list[AdminUserOut]
+    total: int = Field(description="How many accounts match, in all pages.")
 
 
 class ExportedMessage(BaseModel):

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.engine import Dialect
@@ -86,6 +88,12 @@ class User(Base):
         String(128), ForeignKey("avatars.name", ondelete="RESTRICT"), default=None, index=True
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # a site administrator: `chinwag admin create-admin`, the web app's admin page
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # set: log-in is refused and no session of theirs works (`chinwag admin disable`)
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # set: the account was deleted; the row stays, anonymised, as the author of its messages
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
 
 class Avatar(Base):
@@ -126,6 +134,20 @@ class SiteInvite(Base):
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     uses_left: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PasswordReset(Base):
+    """A one-time code an administrator handed out (`chinwag admin reset-password`) to set
+    a new password with; only its SHA-256 is stored, like a session's token."""
+
+    __tablename__ = "password_resets"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

@@ -6,12 +6,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import case, delete, or_, select, update
+from sqlalchemy import case, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql.elements import ColumnElement
 
 from chinwag.db.models import (
     AuthSession,
@@ -19,6 +20,7 @@ from chinwag.db.models import (
     Conversation,
     Membership,
     Message,
+    PasswordReset,
     Room,
     SiteInvite,
     User,
@@ -43,7 +45,12 @@ async def get_session_user(
     result = await s.execute(
         select(AuthSession, User)
         .join(User, User.id == AuthSession.user_id)
-        .where(AuthSession.id == session_id, AuthSession.expires_at > now)
+        .where(
+            AuthSession.id == session_id,
+            AuthSession.expires_at > now,
+            User.disabled_at.is_(None),
+            User.deleted_at.is_(None),
+        )
     )
     row = result.one_or_none()
     return (row[0], row[1]) if row else None
@@ -319,3 +326,92 @@ async def page_messages(
         query = query.order_by(Message.seq.desc())
     result = await s.execute(query.limit(limit + 1))
     return list(result.scalars())
+
+
+# ---- administration ---------------------------------------------------------------------------
+def _like_pattern(text: str) -> str:
+    escaped = text.casefold().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+async def list_accounts(
+    s: AsyncSession, q: str, limit: int, offset: int
+) -> tuple[list[tuple[User, datetime | None]], int]:
+    """Accounts that are not deleted, by username, with their latest session activity;
+    ``q`` filters username and full name (case-insensitive); and how many match in all."""
+    last_seen = (
+        select(AuthSession.user_id, func.max(AuthSession.last_seen_at).label("seen"))
+        .group_by(AuthSession.user_id)
+        .subquery()
+    )
+    where: list[ColumnElement[bool]] = [User.deleted_at.is_(None)]
+    if q:
+        pattern = _like_pattern(q)
+        where.append(
+            or_(
+                User.username_key.like(pattern, escape="\\"),
+                func.lower(User.full_name).like(pattern, escape="\\"),
+            )
+        )
+    total = (await s.execute(select(func.count()).select_from(User).where(*where))).scalar_one()
+    result = await s.execute(
+        select(User, last_seen.c.seen)
+        .outerjoin(last_seen, last_seen.c.user_id == User.id)
+        .where(*where)
+        .order_by(User.username_key)
+        .limit(limit)
+        .offset(offset)
+    )
+    return [(user, seen) for user, seen in result.all()], int(total)
+
+
+async def get_account(s: AsyncSession, user_id: int) -> User | None:
+    """A user that is not deleted, locked for the transaction's writes on PostgreSQL."""
+    result = await s.execute(
+        select(User).where(User.id == user_id, User.deleted_at.is_(None)).with_for_update()
+    )
+    return result.scalar_one_or_none()
+
+
+async def delete_password_resets(s: AsyncSession, user_id: int) -> None:
+    await s.execute(delete(PasswordReset).where(PasswordReset.user_id == user_id))
+
+
+async def take_password_reset(s: AsyncSession, reset_id: str, now: datetime) -> int | None:
+    """Use a live reset code once: the user it is for, or None (wrong, expired or used)."""
+    result = await s.execute(
+        delete(PasswordReset)
+        .where(PasswordReset.id == reset_id, PasswordReset.expires_at > now)
+        .returning(PasswordReset.user_id)
+    )
+    return result.scalar_one_or_none()
+
+
+async def list_owned_rooms(s: AsyncSession, user_id: int) -> list[Room]:
+    result = await s.execute(select(Room).where(Room.owner_id == user_id).order_by(Room.id))
+    return list(result.scalars())
+
+
+async def longest_member(s: AsyncSession, room_id: int, but: int) -> User | None:
+    """The member who joined the room first, other than ``but`` (who hands it over)."""
+    result = await s.execute(
+        select(User)
+        .join(Membership, Membership.user_id == User.id)
+        .where(Membership.room_id == room_id, Membership.user_id != but)
+        .order_by(Membership.joined_at, Membership.user_id)
+        .limit(1)
+    )
+    return result.scalar_one_or_none()
+
+
+async def last_seen(s: AsyncSession, user_id: int) -> datetime | None:
+    result = await s.execute(
+        select(func.max(AuthSession.last_seen_at)).where(AuthSession.user_id == user_id)
+    )
+    return result.scalar_one_or_none()
+
+
+async def delete_membership(s: AsyncSession, room_id: int, user_id: int) -> None:
+    await s.execute(
+        delete(Membership).where(Membership.room_id == room_id, Membership.user_id == user_id)
+    )

@@ -8,6 +8,7 @@ from chinwag.backends import Backends
 from chinwag.config import Settings
 from chinwag.db.engine import Database
 from chinwag.services.accounts import AccountService
+from chinwag.services.admin import AdminService
 from chinwag.services.live import LiveService
 from chinwag.services.media import MediaService
 from chinwag.services.messages import MessageService
@@ -28,6 +29,7 @@ class Services:
     typing: TypingService
     live: LiveService
     media: MediaService
+    admin: AdminService
 
     @classmethod
     def build(
@@ -43,6 +45,7 @@ class Services:
         accounts = AccountService(settings, db, committer, backends)
         typing = TypingService(settings, db, realtime, backends)
         live = LiveService(settings, db, realtime, accounts, backends.presence, typing, backends)
+        media = MediaService(settings, db, accounts, backends)
         return cls(
             settings=settings,
             db=db,
@@ -52,7 +55,8 @@ class Services:
             messages=MessageService(settings, db, committer, typing, backends),
             typing=typing,
             live=live,
-            media=MediaService(settings, db, accounts, backends),
+            media=media,
+            admin=AdminService(settings, db, accounts, media),
         )
 
     async def start(self) -> None:

@@ -18,7 +18,7 @@ from chinwag.config import Settings
 from chinwag.db import queries
 from chinwag.db.engine import Database
 from chinwag.db.models import AuthSession, SiteInvite, User, utcnow
-from chinwag.errors import Conflict, Forbidden, NotAuthenticated, NotFound
+from chinwag.errors import BadRequest, Conflict, Forbidden, NotAuthenticated, NotFound
 from chinwag.events import UserUpdatedEvent, publish
 from chinwag.logs import get_logger
 from chinwag.schemas import (
@@ -105,6 +105,12 @@ class AccountService:
         self.signups = RateLimiter(
             counters, "signups", settings.signups_per_window, settings.signup_window_seconds
         )
+        self.resets = RateLimiter(
+            counters,
+            "password-resets",
+            settings.password_resets_per_window,
+            settings.password_reset_window_seconds,
+        )
 
     # ---- passwords ----------------------------------------------------------------------------
     async def _hash(self, password: str) -> str:
@@ -142,12 +148,20 @@ class AccountService:
         refused sign-up leaves it unused."""
         invite_id = self.check_registration(data)
         await self.signups.hit(f"addr:{address}", "Too many sign-ups from your address; try later.")
+        return await self.add_user(data, invite_id=invite_id)
+
+    async def add_user(
+        self, data: SignUp, *, invite_id: str | None = None, is_admin: bool = False
+    ) -> User:
+        """Store a new account (its rules checked by ``SignUp``), taking one use of the
+        invite ``invite_id`` if given."""
         password_hash = await self._hash(data.password)
         user = User(
             username=data.username,
             username_key=data.username.casefold(),
             full_name=data.full_name,
             password_hash=password_hash,
+            is_admin=is_admin,
         )
         try:
             async with self.db.transaction() as s:
@@ -185,6 +199,8 @@ class AccountService:
             if USERNAME_RE.fullmatch(username):  # no other name can exist (nor reach the SQL)
                 async with self.db.read() as s:
                     user = await queries.get_user_by_username(s, username)
+            if user is not None and user.deleted_at is not None:
+                user = None
             ok = await self._verify(user.password_hash if user else self._dummy_hash, password)
             if user is None or not ok:
                 await self.user_failures.record(user_key)
@@ -192,6 +208,12 @@ class AccountService:
                 log.info("login.failed")
                 raise NotAuthenticated("Wrong username or password.", code="invalid_credentials")
             await self.user_failures.reset(user_key)
+        if user.disabled_at is not None:
+            log.info("login.refused_disabled", user_id=user.id)
+            raise Forbidden(
+                "This account is disabled; ask the server's administrator.",
+                code="account_disabled",
+            )
         token = await self.open_session(user, user_agent=user_agent, address=address)
         log.info("login.succeeded", user_id=user.id)
         return user, token
@@ -311,12 +333,7 @@ class AccountService:
         Wrong current passwords count against the same per-username throttle as log-ins,
         so a stolen session cannot be used to guess the password here either.
         """
-        user_key = f"user:{user.username_key}"
-        async with self.locks.hold(f"login:{user_key}"):
-            await self.user_failures.check(user_key, "Too many wrong passwords; try again later.")
-            if not await self._verify(user.password_hash, current):
-                await self.user_failures.record(user_key)
-                raise Forbidden("The current password is wrong.", code="invalid_credentials")
+        await self.confirm_password(user, current)
         new_hash = await self._hash(new)
         async with self.committer.transaction() as tx:
             row = await tx.s.get(User, user.id)
@@ -327,6 +344,35 @@ class AccountService:
             for session_id in ended:
                 tx.revoke(SessionEnded(session_id))
         log.info("password.changed", user_id=user.id, sessions_ended=len(ended))
+
+    async def confirm_password(self, user: User, password: str) -> None:
+        """Forbidden unless ``password`` is the user's. Wrong ones count against the same
+        per-username throttle as log-ins, so a stolen session cannot guess it here either."""
+        user_key = f"user:{user.username_key}"
+        async with self.locks.hold(f"login:{user_key}"):
+            await self.user_failures.check(user_key, "Too many wrong passwords; try again later.")
+            if not await self._verify(user.password_hash, password):
+                await self.user_failures.record(user_key)
+                raise Forbidden("The password is wrong.", code="invalid_credentials")
+
+    async def redeem_reset(self, code: str, password: str, address: str) -> None:
+        """Set a new password with a one-time code from ``chinwag admin reset-password``.
+        Attempts count per client address; the code is used up by the first that works."""
+        await self.resets.hit(f"addr:{address}", "Too many password resets; try later.")
+        new_hash = await self._hash(password)
+        async with self.committer.transaction() as tx:
+            user_id = await queries.take_password_reset(tx.s, session_id_of(code), utcnow())
+            row = await queries.get_account(tx.s, user_id) if user_id is not None else None
+            if row is None:
+                raise BadRequest(
+                    "That reset code is wrong, expired or used; ask for a new one.",
+                    code="reset_code_invalid",
+                )
+            row.password_hash = new_hash
+            await queries.delete_password_resets(tx.s, row.id)
+            for session_id in await queries.delete_sessions(tx.s, row.id):
+                tx.revoke(SessionEnded(session_id))
+        log.info("password.reset", user_id=row.id)
 
     # ---- profile ------------------------------------------------------------------------------
     async def update_profile(self, user: User, *, full_name: str | None) -> User:

@@ -169,7 +169,7 @@ class MediaService:
             await self.accounts.publish_user_updated(tx, row)
         log.info("avatar.updated", user_id=row.id)
         if old and old != name:
-            await self._delete_if_unused(old)
+            await self.delete_if_unused(old)
         return row
 
     async def _claim(self, s: AsyncSession, name: str, thumbnail: bytes) -> None:
@@ -178,7 +178,7 @@ class MediaService:
                 return
         raise Busy("That picture is being changed by others right now.", retry_after=1)
 
-    async def _delete_if_unused(self, name: str) -> None:
+    async def delete_if_unused(self, name: str) -> None:
         try:
             async with self.db.transaction() as s:
                 deleted = await queries.delete_avatar_if_unused(s, name)

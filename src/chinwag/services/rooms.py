@@ -24,7 +24,7 @@ from chinwag.services.access import (
 )
 from chinwag.services.ratelimit import RateLimiter
 from chinwag.services.realtime import Audience, MemberRevoked, RoomGone
-from chinwag.services.tx import Committer
+from chinwag.services.tx import Committer, Tx
 from chinwag.services.views import room_out, room_summary
 
 log = get_logger(__name__)
@@ -94,11 +94,7 @@ class RoomService:
             version = await queries.bump_version(tx.s, room.id)
             if version is None:
                 raise room_not_found()
-            await tx.s.execute(
-                delete(Membership).where(
-                    Membership.room_id == room.id, Membership.user_id == user.id
-                )
-            )
+            await queries.delete_membership(tx.s, room.id, user.id)
             tx.revoke(MemberRevoked(user.id, room.id, version))
             publish(tx, RoomLeftEvent(room=room.code), Audience.own(user.id))
         log.info("room.left", room_id=room.id, user_id=user.id)
@@ -112,12 +108,18 @@ class RoomService:
                 raise Forbidden("Only the room's owner can destroy it.", code="not_owner")
             if await queries.bump_version(s, room.id) is None:  # the lock: no join slips by
                 raise room_not_found()
-            member_ids = await queries.list_member_ids(s, room.id)
-            await s.execute(delete(Message).where(Message.room_id == room.id))
-            await s.execute(delete(Conversation).where(Conversation.room_id == room.id))
-            await s.execute(delete(Membership).where(Membership.room_id == room.id))
-            await s.execute(delete(Room).where(Room.id == room.id))
-            tx.revoke(RoomGone(room.id))
-            event = RoomDestroyedEvent(room=room.code, name=room.name)
-            publish(tx, event, Audience.own(*member_ids))
+            await remove_room(tx, room)
         log.info("room.destroyed", room_id=room.id, user_id=user.id)
+
+
+async def remove_room(tx: Tx, room: Room) -> None:
+    """Delete the room and everything in it, then tell every member. The caller has bumped
+    its version first: that row lock keeps a join from slipping in."""
+    s = tx.s
+    member_ids = await queries.list_member_ids(s, room.id)
+    await s.execute(delete(Message).where(Message.room_id == room.id))
+    await s.execute(delete(Conversation).where(Conversation.room_id == room.id))
+    await s.execute(delete(Membership).where(Membership.room_id == room.id))
+    await s.execute(delete(Room).where(Room.id == room.id))
+    tx.revoke(RoomGone(room.id))
+    publish(tx, RoomDestroyedEvent(room=room.code, name=room.name), Audience.own(*member_ids))

@@ -8,7 +8,14 @@ from fastapi import APIRouter, File, Response, UploadFile, status
 
 from chinwag.api.deps import SESSION_COOKIE, CurrentUser, LoginDep, ServicesDep
 from chinwag.errors import TooLarge
-from chinwag.schemas import AccountExport, MySessionOut, PasswordChange, ProfileUpdate, UserOut
+from chinwag.schemas import (
+    AccountDelete,
+    AccountExport,
+    MySessionOut,
+    PasswordChange,
+    ProfileUpdate,
+    UserOut,
+)
 from chinwag.services.views import user_out
 
 router = APIRouter(prefix="/me", tags=["me"])
@@ -24,6 +31,18 @@ async def update_me(body: ProfileUpdate, user: CurrentUser, services: ServicesDe
     """Change the full name; members of your rooms see it live (``user:updated``)."""
     updated = await services.accounts.update_profile(user, full_name=body.full_name)
     return user_out(updated)
+
+
+@router.delete("", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_me(body: AccountDelete, login: LoginDep, services: ServicesDep) -> Response:
+    """Delete my account, confirmed by my password: every session of mine ends; my messages
+    stay, shown as by "Deleted user"; each room I own passes to its longest-standing member,
+    or is destroyed if I am alone in it. Download ``/api/me/export`` first to keep a copy."""
+    await services.accounts.confirm_password(login.user, body.password)
+    await services.admin.delete_user(login.user.id)
+    response = Response(status_code=status.HTTP_204_NO_CONTENT)
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax")
+    return response
 
 
 @router.put("/password", status_code=status.HTTP_204_NO_CONTENT)

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request, Response, status
 
 from chinwag.api.deps import SESSION_COOKIE, LoginDep, ServicesDep
 from chinwag.db.models import User
-from chinwag.schemas import LogIn, RegistrationOut, SessionOut, SignUp
+from chinwag.schemas import LogIn, PasswordResetIn, RegistrationOut, SessionOut, SignUp
 from chinwag.services import Services
 from chinwag.services.accounts import session_id_of
 from chinwag.services.views import user_out
@@ -26,7 +26,7 @@ def start_session(services: Services, response: Response, user: User, token: str
         secure=settings.secure_cookies,
     )
     csrf = services.accounts.csrf_token(session_id_of(token))
-    return SessionOut(**user_out(user).model_dump(), csrf_token=csrf)
+    return SessionOut(**user_out(user).model_dump(), csrf_token=csrf, is_admin=user.is_admin)
 
 
 def client_address(request: Request) -> str:
@@ -72,7 +72,9 @@ async def log_in(
 async def current_session(login: LoginDep, services: ServicesDep) -> SessionOut:
     """The logged-in user and the session's CSRF token (for a page that was reloaded)."""
     csrf = services.accounts.csrf_token(login.session.id)
-    return SessionOut(**user_out(login.user).model_dump(), csrf_token=csrf)
+    return SessionOut(
+        **user_out(login.user).model_dump(), csrf_token=csrf, is_admin=login.user.is_admin
+    )
 
 
 @router.delete("/session", status_code=status.HTTP_204_NO_CONTENT)
@@ -82,3 +84,13 @@ async def log_out(login: LoginDep, services: ServicesDep) -> Response:
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax")
     return response
+
+
+@router.post("/password-reset", status_code=status.HTTP_204_NO_CONTENT)
+async def reset_password(
+    body: PasswordResetIn, request: Request, services: ServicesDep
+) -> Response:
+    """Set a new password with a one-time code from ``chinwag admin reset-password`` (then
+    log in with it): ``400 reset_code_invalid`` when the code is wrong, expired or used."""
+    await services.accounts.redeem_reset(body.code, body.password, client_address(request))
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
