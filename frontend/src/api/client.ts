@@ -1,5 +1,6 @@
 // The HTTP client: JSON in and out, the CSRF header on every write, errors as ApiError.
 import type {
+  AccountDelete,
   AdminUserList,
   AdminUserOut,
   ConversationList,
@@ -7,6 +8,7 @@ import type {
   MemberList,
   MessagePage,
   MySessionOut,
+  PasswordResetIn,
   RegistrationOut,
   RoomList,
   RoomOut,
@@ -115,10 +117,10 @@ export const api = {
   /** End one of my sessions (its sockets drop); ending the current one is a log-out. */
   endSession: (id: string) => request<void>('DELETE', `/api/me/sessions/${enc(id)}`),
   /** Delete my account (the password proves it is me); the cookie is cleared. */
-  deleteMe: (password: string) => request<void>('DELETE', '/api/me', { password }),
+  deleteMe: (password: string) => request<void>('DELETE', '/api/me', { password } satisfies AccountDelete),
   /** Set a new password with a one-time code from an administrator (no login). */
   resetPassword: (code: string, password: string) =>
-    request<void>('POST', '/api/password-reset', { code, password }),
+    request<void>('POST', '/api/password-reset', { code, password } satisfies PasswordResetIn),
   rooms: () => request<RoomList>('GET', '/api/rooms'),
   createRoom: (name: string) => request<RoomOut>('POST', '/api/rooms', { name }),
   joinRoom: (code: string) => request<RoomOut>('POST', '/api/rooms/join', { code }),

@@ -18,29 +18,14 @@ export type RegistrationOut = Schemas['RegistrationOut']
 export type LogIn = Schemas['LogIn']
 export type ErrorDetail = Schemas['ErrorDetail']
 export type MySessionOut = Schemas['MySessionOut']
-
-// ---- hand-written until the admin API (branch `admin`) is merged and schema.d.ts regenerated
-export type SessionOut = Schemas['SessionOut'] & { is_admin: boolean }
-export interface AdminUserOut {
-  id: number
-  username: string
-  full_name: string
-  avatar_url: string | null
-  is_admin: boolean
-  disabled: boolean
-  created_at: string
-  last_seen_at: string | null
-}
-export interface AdminUserList {
-  users: AdminUserOut[]
-  total: number
-}
-export interface RoomUpdatedEvent {
-  room: RoomOut
-}
+export type SessionOut = Schemas['SessionOut']
+export type AdminUserOut = Schemas['AdminUserOut']
+export type AdminUserList = Schemas['AdminUserList']
+export type AccountDelete = Schemas['AccountDelete']
+export type PasswordResetIn = Schemas['PasswordResetIn']
 
 // Socket.IO: the server's event catalog (chinwag/events.py), by event name
-export type ServerEvents = Schemas['ServerEvents'] & { 'room:updated': RoomUpdatedEvent }
+export type ServerEvents = Schemas['ServerEvents']
 export type ServerEventName = keyof ServerEvents
 export type ClientEvents = Schemas['ClientEvents']
 export type ClientEventName = keyof ClientEvents
