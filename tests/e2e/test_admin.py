@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import httpx
 from playwright.sync_api import Browser, expect
 
 from tests.e2e.conftest import SERVER_ENV
 from tests.e2e.operator import create_admin
 from tests.e2e.person import Person
-from tests.support import ServerProcess, run_server, unique_name
+from tests.support import PASSWORD, ServerProcess, run_server, unique_name
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 ENDED = "Your session ended; log in again."
@@ -116,3 +117,48 @@ def test_a_non_admin_is_told_the_page_is_not_for_them(browser: Browser, web: Ser
         assert answer.json()["error"]["code"] == "not_admin"
     finally:
         eve.close()
+
+
+def test_the_admin_list_goes_page_by_page(browser: Browser, web: ServerProcess) -> None:
+    prefix = unique_name("pg")
+    with httpx.Client(base_url=web.url, timeout=30) as http:
+        for i in range(55):
+            body = {"username": f"{prefix}{i:02d}", "full_name": f"Paged {i:02d}"}
+            answer = http.post("/api/users", json={**body, "password": PASSWORD})
+            assert answer.status_code == 201, answer.text
+            http.cookies.clear()
+    admin_name = unique_name("adm")
+    create_admin(web, admin_name)
+    ada = Person(browser, web.url, admin_name, admin_name)
+    try:
+        page = ada.page
+        page.goto(f"/admin?q={prefix}")
+        ada.log_in()
+        rows = page.get_by_test_id("admin-user")
+        count = page.get_by_test_id("admin-count")
+        expect(count).to_have_text(f"1–50 of 55 accounts matching “{prefix}”")
+        expect(rows).to_have_count(50)
+        expect(rows.first).to_have_attribute("data-username", f"{prefix}00")
+
+        page.get_by_role("button", name="Next").click()
+        expect(page).to_have_url(re.compile(rf"/admin\?q={prefix}&page=2$"))
+        expect(count).to_have_text(f"51–55 of 55 accounts matching “{prefix}”")
+        expect(rows).to_have_count(5)
+        expect(rows.first).to_have_attribute("data-username", f"{prefix}50")
+        expect(page.get_by_text("Page 2 of 2")).to_be_visible()
+        page.reload()
+        expect(rows).to_have_count(5)
+
+        # A deletion on this page: the page is asked for again, and the count follows.
+        page.get_by_role("button", name=f"Delete {prefix}50").click()
+        page.get_by_role("dialog").get_by_role("button", name="Delete account").click()
+        expect(count).to_have_text(f"51–54 of 54 accounts matching “{prefix}”")
+        expect(rows.first).to_have_attribute("data-username", f"{prefix}51")
+
+        page.get_by_role("button", name="Previous").click()
+        expect(page).to_have_url(re.compile(rf"/admin\?q={prefix}$"))
+        expect(rows).to_have_count(50)
+        page.go_back()
+        expect(rows).to_have_count(4)
+    finally:
+        ada.close()
