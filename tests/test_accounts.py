@@ -77,7 +77,8 @@ def test_sign_up_answers_the_user_a_csrf_token_and_a_session_cookie(
     assert body["full_name"] == "Ana Lima"
     assert body["avatar_url"] is None
     assert isinstance(body["csrf_token"], str) and len(body["csrf_token"]) >= 32
-    assert set(body) == {"username", "full_name", "avatar_url", "csrf_token"}
+    assert set(body) == {"username", "full_name", "avatar_url", "csrf_token", "is_admin"}
+    assert body["is_admin"] is False
     morsel = session_cookie_of(response)["chinwag_session"]
     assert len(morsel.value) >= 32
     assert morsel["httponly"] is True
@@ -322,6 +323,7 @@ def test_get_session_answers_the_user_and_the_same_csrf_token(make_user: MakeUse
         "full_name": "Ana",
         "avatar_url": None,
         "csrf_token": ana.csrf,
+        "is_admin": False,
     }
 
 

@@ -20,7 +20,7 @@ from chinwag.events import (
 from chinwag.realtime.namespace import HANDLERS
 from chinwag.schemas import UserOut
 from tests.live_support import client_id, online, room_with
-from tests.support import User
+from tests.support import PASSWORD, User
 
 MakeUser = Callable[..., User]
 API_MD = Path(__file__).resolve().parents[1] / "docs" / "api.md"
@@ -127,6 +127,10 @@ async def test_what_clients_receive_is_exactly_what_the_catalog_describes(
         await b.wait_for("room:left")
         assert ana.delete(f"/api/rooms/{code}").status_code == 204
         await a.wait_for("room:destroyed")
+        cy = make_user("Cy")  # owns a room Ana joined, then deletes the account: she owns it
+        assert ana.join(cy.create_room()).status_code == 200
+        assert cy.delete("/api/me", json={"password": PASSWORD}).status_code == 204
+        await a.wait_for("room:updated")
         events = a.events + b.events
 
     # resync needs a fan-out that went away: tests/test_fanout_nodes.py receives that one
