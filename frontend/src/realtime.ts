@@ -33,6 +33,10 @@ export function startRealtime(router: Router): void {
         void router.push({ name: 'lobby' })
       }
     })
+    connection.on('room:updated', ({ room }) => {
+      rooms.updated(room)
+      chat.receiveRoom(room)
+    })
     connection.on('room:left', ({ room }) => {
       rooms.forget(room)
       if (chat.code === room) {
@@ -66,7 +70,9 @@ async function endIfLoggedOut(router: Router): Promise<void> {
     return
   }
   stopRealtime()
-  await router.push({ name: 'login', query: { next: router.currentRoute.value.fullPath } })
+  const here = router.currentRoute.value
+  // a page open without a login (the log-in form itself, a password reset) stays
+  if (here.meta.guest !== true) await router.push({ name: 'login', query: { next: here.fullPath } })
 }
 
 export function stopRealtime(): void {

@@ -16,6 +16,8 @@ export const router = createRouter({
     { path: '/signup', name: 'signup', component: () => import('./views/SignupView.vue'), meta: { guest: true, title: 'Sign up' } },
     { path: '/join/:code', name: 'join', component: () => import('./views/JoinView.vue'), meta: { title: 'Joining' } },
     { path: '/rooms/:code', name: 'room', component: () => import('./views/RoomView.vue'), meta: { title: 'Room' } },
+    { path: '/reset-password', name: 'reset-password', component: () => import('./views/ResetPasswordView.vue'), meta: { guest: true, title: 'Set a new password' } },
+    { path: '/admin', name: 'admin', component: () => import('./views/AdminView.vue'), meta: { title: 'Administration' } },
     { path: '/profile', name: 'profile', component: () => import('./views/ProfileView.vue'), meta: { title: 'Profile' } },
     { path: '/:rest(.*)*', name: 'not-found', component: () => import('./views/NotFoundView.vue'), meta: { guest: true, title: 'Not found' } },
   ],

@@ -1,9 +1,14 @@
 // The HTTP client: JSON in and out, the CSRF header on every write, errors as ApiError.
 import type {
+  AccountDelete,
+  AdminUserList,
+  AdminUserOut,
   ConversationList,
   ErrorDetail,
   MemberList,
   MessagePage,
+  MySessionOut,
+  PasswordResetIn,
   RegistrationOut,
   RoomList,
   RoomOut,
@@ -107,6 +112,15 @@ export const api = {
     return request<UserOut>('PUT', '/api/me/avatar', form)
   },
   removeAvatar: () => request<UserOut>('DELETE', '/api/me/avatar'),
+  /** My sessions, newest first; ``current`` is this browser's. */
+  mySessions: () => request<MySessionOut[]>('GET', '/api/me/sessions'),
+  /** End one of my sessions (its sockets drop); ending the current one is a log-out. */
+  endSession: (id: string) => request<void>('DELETE', `/api/me/sessions/${enc(id)}`),
+  /** Delete my account (the password proves it is me); the cookie is cleared. */
+  deleteMe: (password: string) => request<void>('DELETE', '/api/me', { password } satisfies AccountDelete),
+  /** Set a new password with a one-time code from an administrator (no login). */
+  resetPassword: (code: string, password: string) =>
+    request<void>('POST', '/api/password-reset', { code, password } satisfies PasswordResetIn),
   rooms: () => request<RoomList>('GET', '/api/rooms'),
   createRoom: (name: string) => request<RoomOut>('POST', '/api/rooms', { name }),
   joinRoom: (code: string) => request<RoomOut>('POST', '/api/rooms/join', { code }),
@@ -121,7 +135,21 @@ export const api = {
     request<MessagePage>('GET', `/api/rooms/${enc(code)}/dms/${enc(username)}/messages${query(page)}`),
   members: (code: string, online = false) =>
     request<MemberList>('GET', `/api/rooms/${enc(code)}/users?online=${online}`),
+  admin: {
+    /** Accounts whose username or full name contains ``q`` (any case), a page at a time. */
+    users: (q: string, limit: number, offset: number) => {
+      const params = new URLSearchParams({ limit: String(limit), offset: String(offset) })
+      if (q) params.set('q', q)
+      return request<AdminUserList>('GET', `/api/admin/users?${params.toString()}`)
+    },
+    disable: (id: number) => request<AdminUserOut>('POST', `/api/admin/users/${id}/disable`),
+    enable: (id: number) => request<AdminUserOut>('POST', `/api/admin/users/${id}/enable`),
+    remove: (id: number) => request<void>('DELETE', `/api/admin/users/${id}`),
+  },
 }
+
+/** Where my data export downloads from (a plain link: the cookie authenticates it). */
+export const EXPORT_URL = '/api/me/export'
 
 /** Every message after ``after`` (oldest first), following pages until there are no more. */
 export async function fetchAllAfter(

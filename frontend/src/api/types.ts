@@ -4,7 +4,6 @@ import type { components } from './schema'
 type Schemas = components['schemas']
 
 export type UserOut = Schemas['UserOut']
-export type SessionOut = Schemas['SessionOut']
 export type RoomOut = Schemas['RoomOut']
 export type RoomSummary = Schemas['RoomSummary']
 export type RoomList = Schemas['RoomList']
@@ -18,6 +17,12 @@ export type SignUp = Schemas['SignUp']
 export type RegistrationOut = Schemas['RegistrationOut']
 export type LogIn = Schemas['LogIn']
 export type ErrorDetail = Schemas['ErrorDetail']
+export type MySessionOut = Schemas['MySessionOut']
+export type SessionOut = Schemas['SessionOut']
+export type AdminUserOut = Schemas['AdminUserOut']
+export type AdminUserList = Schemas['AdminUserList']
+export type AccountDelete = Schemas['AccountDelete']
+export type PasswordResetIn = Schemas['PasswordResetIn']
 
 // Socket.IO: the server's event catalog (chinwag/events.py), by event name
 export type ServerEvents = Schemas['ServerEvents']

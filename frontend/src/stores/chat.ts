@@ -398,6 +398,12 @@ export const useChatStore = defineStore('chat', () => {
     for (const c of Object.values(conversations.value)) c.messages = patch(c.messages)
   }
 
+  /** ``room:updated``: the open room's details changed (a new owner after the old one's account
+   * was deleted). */
+  function receiveRoom(next: RoomOut): void {
+    if (room.value && code.value === next.code) room.value = { ...next }
+  }
+
   // ---- sending ---------------------------------------------------------------------------
   /** Show the message at once and send it; it is confirmed, or marked failed with a retry. */
   async function send(body: string, to: string | null = null): Promise<void> {
@@ -499,6 +505,7 @@ export const useChatStore = defineStore('chat', () => {
     receiveTyping,
     receivePresence,
     receiveUser,
+    receiveRoom,
     send,
     retry,
     discard,

@@ -126,6 +126,11 @@ export const useRoomsStore = defineStore('rooms', () => {
     if (tell) notice.value = `This room was destroyed by its owner: “${name}”.`
   }
 
+  /** ``room:updated``: a room of mine has a new owner (or name); its counts stay. */
+  function updated(room: RoomOut): void {
+    rooms.value = rooms.value.map((r) => (r.code === room.code ? { ...r, name: room.name, owner: room.owner } : r))
+  }
+
   function knows(code: string): boolean {
     return rooms.value.some((r) => r.code === code)
   }
@@ -154,6 +159,7 @@ export const useRoomsStore = defineStore('rooms', () => {
     destroy,
     leave,
     destroyed,
+    updated,
     knows,
     forget,
     reset,

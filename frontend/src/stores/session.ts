@@ -9,6 +9,8 @@ export type SessionStatus = 'unknown' | 'anonymous' | 'authenticated'
 export const useSessionStore = defineStore('session', () => {
   const user = ref<UserOut | null>(null)
   const status = ref<SessionStatus>('unknown')
+  /** A site administrator (the server checks it on every admin request anyway). */
+  const isAdmin = ref(false)
   /** Why the page went back to the log-in form, if it did on its own. */
   const endedReason = ref<string | null>(null)
   let restoring: Promise<void> | null = null
@@ -16,9 +18,10 @@ export const useSessionStore = defineStore('session', () => {
   const username = computed(() => user.value?.username ?? '')
 
   function accept(session: SessionOut): void {
-    const { csrf_token, ...me } = session
+    const { csrf_token, is_admin, ...me } = session
     setCsrfToken(csrf_token)
     user.value = me
+    isAdmin.value = is_admin === true
     status.value = 'authenticated'
     endedReason.value = null
   }
@@ -26,6 +29,7 @@ export const useSessionStore = defineStore('session', () => {
   function forget(reason: string | null = null): void {
     setCsrfToken(null)
     user.value = null
+    isAdmin.value = false
     status.value = 'anonymous'
     endedReason.value = reason
   }
@@ -63,6 +67,23 @@ export const useSessionStore = defineStore('session', () => {
     forget()
   }
 
+  /** Delete my account for good; the server ends every session of mine and clears the cookie. */
+  async function deleteAccount(password: string): Promise<void> {
+    await api.deleteMe(password)
+    forget('Your account was deleted.')
+  }
+
+  /** End one of my sessions; ending this browser's own is a log-out. */
+  async function endSession(id: string, current: boolean): Promise<void> {
+    try {
+      await api.endSession(id)
+    } catch (err) {
+      // this browser's session has ended already: logged out either way
+      if (!(current && err instanceof ApiError && err.status === 401)) throw err
+    }
+    if (current) forget()
+  }
+
   /** Is the session still good? Forgets it (with a reason) when the server says no. */
   async function check(): Promise<boolean> {
     try {
@@ -70,7 +91,9 @@ export const useSessionStore = defineStore('session', () => {
       return true
     } catch (err) {
       if (err instanceof ApiError && err.status === 401) {
-        forget('Your session ended; log in again.')
+        // not when the page logged out meanwhile itself (say, the account was just deleted):
+        // its own reason stays
+        if (status.value === 'authenticated') forget('Your session ended; log in again.')
         return false
       }
       return true // the server is unreachable: not a reason to log out
@@ -81,5 +104,20 @@ export const useSessionStore = defineStore('session', () => {
     if (user.value && user.value.username === next.username) user.value = { ...next }
   }
 
-  return { user, status, endedReason, username, restore, signUp, logIn, logOut, check, forget, setUser }
+  return {
+    user,
+    status,
+    isAdmin,
+    endedReason,
+    username,
+    restore,
+    signUp,
+    logIn,
+    logOut,
+    deleteAccount,
+    endSession,
+    check,
+    forget,
+    setUser,
+  }
 })
