@@ -289,3 +289,37 @@ def test_the_unit_runs_chinwag_serve_with_real_settings() -> None:
     assert str(settings.data_dir) == "/var/lib/chinwag" == unit_lines("WorkingDirectory")[0]
     # the secrets are not in the unit: it names the file they are in
     assert "SECRET" not in " ".join(assigned) and unit_lines("EnvironmentFile")
+
+
+# ---- docs/deploy.md ---------------------------------------------------------------------------
+DEPLOY_MD = ROOT / "docs" / "deploy.md"
+MIGRATIONS = ROOT / "src" / "chinwag" / "db" / "migrations" / "versions"
+MUST_SET = (
+    "ENVIRONMENT",
+    "SECRET_KEY",
+    "ALLOWED_HOSTS",
+    "TRUST_PROXY",
+    "DATA_DIR",
+    "DATABASE_URL",
+    "REDIS_URL",
+    "REDIS_PREFIX",
+    "NODE_NAME",
+)
+
+
+def test_deploy_docs_name_only_real_settings_and_the_ones_a_deployer_sets() -> None:
+    text = DEPLOY_MD.read_text()
+    names = {PREFIX + name.upper() for name in Settings.model_fields}
+    mentioned = {m for m in re.findall(r"CHINWAG_[A-Z0-9_]+", text) if not m.endswith("_")}
+    assert mentioned - names == set(), "docs/deploy.md names settings that do not exist"
+    table = text.split("## What you must set", 1)[1].split("\n## ", 1)[0]
+    rows = set(re.findall(r"^\| `(CHINWAG_[A-Z_]+)` \|", table, re.M))
+    assert rows == {PREFIX + name for name in MUST_SET}
+    assert "(configuration.md)" in text, "docs/deploy.md links the full list"
+
+
+def test_deploy_docs_judge_every_migration_against_the_upgrade_rule() -> None:
+    upgrades = DEPLOY_MD.read_text().split("## Upgrades", 1)[1].split("\n## ", 1)[0]
+    judged = re.findall(r"^\| (\d{4}) ", upgrades, re.M)
+    files = sorted(path.name[:4] for path in MIGRATIONS.glob("[0-9][0-9][0-9][0-9]_*.py"))
+    assert files and judged == files, "a new migration needs its row in docs/deploy.md"
