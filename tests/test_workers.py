@@ -429,3 +429,30 @@ def test_a_killed_worker_is_started_again_and_serves(tmp_path: Path) -> None:
             assert node_of(user) == f"{HOST}-2"
         finally:
             user.close()
+
+
+def test_a_worker_that_keeps_dying_stops_the_supervisor(tmp_path: Path) -> None:
+    """Worker 2 is killed each time it starts: after 5 deaths in a row (restarted after 0.5,
+    1, 2, 4 and 8 s), the 6th makes the supervisor stop worker 1 and exit with status 1."""
+    with supervisor(tmp_path) as running:
+        port = running.ports[1]
+        survivor = running.workers()[running.ports[0]]
+        killed: list[int] = []
+        deadline = time.monotonic() + 2 * WAIT
+        while running.proc.poll() is None:
+            assert time.monotonic() < deadline, running.log()
+            pid = running.workers().get(port)
+            if pid is not None and pid not in killed:
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+            time.sleep(0.02)
+        assert running.proc.returncode == 1, running.log()
+        assert len(killed) == 6, killed
+        log = running.log()
+        assert log.count("worker.died") == 5, log
+        for delay in ("0.5", "1.0", "2.0", "4.0", "8.0"):
+            assert f"restart_in_seconds={delay} worker={HOST}-2" in log, log
+        after = log.split("worker.gave_up", 1)[1]
+        assert f"worker={HOST}-2" in after.splitlines()[0]
+        assert f"pid={survivor} worker={HOST}-1" in after  # stopped, not left behind
+        assert not alive(survivor) and answers(running.ports[0]) is None
