@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,8 @@ import httpx
 import pytest
 import yaml
 
+from chinwag.cli import build_parser
+from chinwag.config import PREFIX, Settings
 from tests.conftest import SERVER_ENV
 from tests.support import ServerProcess
 
@@ -226,3 +229,97 @@ def test_the_image_healthcheck_passes_on_a_ready_node_that_answers_one_host_only
     finally:
         node.stop()
     assert check().returncode == 1
+
+
+# ---- the systemd unit -------------------------------------------------------------------------
+UNIT = ROOT / "deploy" / "chinwag.service"
+UNIT_PROGRAM = "/opt/chinwag/bin/chinwag"  # where the unit's comments install it
+
+
+def unit_lines(key: str) -> list[str]:
+    """The values of every ``key=`` line of the unit (comments aside)."""
+    prefix = f"{key}="
+    return [
+        line.removeprefix(prefix)
+        for line in UNIT.read_text().splitlines()
+        if line.startswith(prefix)
+    ]
+
+
+def test_systemd_accepts_the_unit_with_the_real_program(tmp_path: Path) -> None:
+    """`systemd-analyze verify` on the unit, its program pointed at this checkout's
+    ``chinwag`` and its environment file at an empty one: no error and no warning (an
+    unknown key or section is only a warning, so any line naming the unit fails)."""
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze is not installed here: the unit is checked as text only")
+    program = Path(sys.executable).parent / "chinwag"
+    assert program.is_file(), "the chinwag console script is not installed in this venv"
+    (env_file,) = unit_lines("EnvironmentFile")
+    (tmp_path / "chinwag.env").write_text("")
+    text = UNIT.read_text().replace(UNIT_PROGRAM, str(program))
+    unit = tmp_path / "chinwag.service"
+    text = text.replace(f"EnvironmentFile={env_file}", f"EnvironmentFile={tmp_path}/chinwag.env")
+    unit.write_text(text)
+    result = subprocess.run(
+        [analyze, "verify", str(unit)], capture_output=True, text=True, timeout=60
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert [line for line in output.splitlines() if "chinwag.service" in line] == []
+
+
+def test_the_unit_runs_chinwag_serve_with_real_settings() -> None:
+    (exec_start,) = unit_lines("ExecStart")
+    program, *args = exec_start.split()
+    assert program == UNIT_PROGRAM
+    assert (
+        Path(program).name
+        in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    )
+    parsed = build_parser().parse_args(args)
+    assert (parsed.command, parsed.host, parsed.workers) == ("serve", "127.0.0.1", 1)
+    assigned = dict(line.split("=", 1) for line in unit_lines("Environment"))
+    names = {PREFIX + name.upper() for name in Settings.model_fields}
+    assert set(assigned) <= names, set(assigned) - names
+    # and the values are valid ones (with the secret the environment file adds)
+    values = {name.removeprefix(PREFIX).lower(): value for name, value in assigned.items()}
+    settings = Settings(**values, secret_key="x" * 40)
+    assert settings.environment == "production" and settings.trust_proxy
+    assert str(settings.data_dir) == "/var/lib/chinwag" == unit_lines("WorkingDirectory")[0]
+    # the secrets are not in the unit: it names the file they are in
+    assert "SECRET" not in " ".join(assigned) and unit_lines("EnvironmentFile")
+
+
+# ---- docs/deploy.md ---------------------------------------------------------------------------
+DEPLOY_MD = ROOT / "docs" / "deploy.md"
+MIGRATIONS = ROOT / "src" / "chinwag" / "db" / "migrations" / "versions"
+MUST_SET = (
+    "ENVIRONMENT",
+    "SECRET_KEY",
+    "ALLOWED_HOSTS",
+    "TRUST_PROXY",
+    "DATA_DIR",
+    "DATABASE_URL",
+    "REDIS_URL",
+    "REDIS_PREFIX",
+    "NODE_NAME",
+)
+
+
+def test_deploy_docs_name_only_real_settings_and_the_ones_a_deployer_sets() -> None:
+    text = DEPLOY_MD.read_text()
+    names = {PREFIX + name.upper() for name in Settings.model_fields}
+    mentioned = {m for m in re.findall(r"CHINWAG_[A-Z0-9_]+", text) if not m.endswith("_")}
+    assert mentioned - names == set(), "docs/deploy.md names settings that do not exist"
+    table = text.split("## What you must set", 1)[1].split("\n## ", 1)[0]
+    rows = set(re.findall(r"^\| `(CHINWAG_[A-Z_]+)` \|", table, re.M))
+    assert rows == {PREFIX + name for name in MUST_SET}
+    assert "(configuration.md)" in text, "docs/deploy.md links the full list"
+
+
+def test_deploy_docs_judge_every_migration_against_the_upgrade_rule() -> None:
+    upgrades = DEPLOY_MD.read_text().split("## Upgrades", 1)[1].split("\n## ", 1)[0]
+    judged = re.findall(r"^\| (\d{4}) ", upgrades, re.M)
+    files = sorted(path.name[:4] for path in MIGRATIONS.glob("[0-9][0-9][0-9][0-9]_*.py"))
+    assert files and judged == files, "a new migration needs its row in docs/deploy.md"

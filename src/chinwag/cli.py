@@ -58,6 +58,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port to bind (default 8000)")
+    serve.add_argument(
+        "--workers",
+        type=positive,
+        default=1,
+        metavar="N",
+        help="run N processes on ports PORT to PORT+N-1, behind nginx (N > 1 needs "
+        "PostgreSQL and Redis; docs/deploy.md); default 1",
+    )
+    serve.add_argument(
+        "--skip-migrations",
+        action="store_true",
+        help="do not apply migrations first (`chinwag migrate` or a --workers supervisor did)",
+    )
     commands.add_parser(
         "migrate",
         help="apply database migrations",
@@ -130,6 +143,12 @@ def load_settings() -> Settings:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = load_settings()
+    if args.command == "serve" and args.workers > 1:
+        from chinwag.workers import workers_refusal
+
+        if problem := workers_refusal(settings, args.port, args.workers):
+            print(f"chinwag: {problem}", file=sys.stderr)
+            return 2
     if args.command in ("backup", "restore"):
         return run_backup_command(args, settings)
 
@@ -153,8 +172,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"chinwag: {exc}", file=sys.stderr)
             return 1
     try:
-        asyncio.run(migrate(settings.resolved_database_url, avatar_dir=settings.legacy_avatar_dir))
-        log.info("migrations.applied")
+        if not (args.command == "serve" and args.skip_migrations):
+            asyncio.run(
+                migrate(settings.resolved_database_url, avatar_dir=settings.legacy_avatar_dir)
+            )
+            log.info("migrations.applied")
         if args.command == "admin":
             return asyncio.run(run_admin_command(args, settings))
     except DatabaseUnavailable as exc:
@@ -162,6 +184,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     if args.command in ("migrate", "admin"):
         return 0
+    if args.workers > 1:
+        from chinwag.workers import run_workers
+
+        return run_workers(settings, args.host, args.port, args.workers)
 
     import uvicorn
 
