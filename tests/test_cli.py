@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,16 @@ import httpx
 import pytest
 
 from chinwag.config import ConfigurationError, Settings
-from tests.support import PG_HOST, PG_PORT, PG_USER, ServerProcess, free_port, postgres_database
+from tests.support import (
+    PG_HOST,
+    PG_PORT,
+    PG_USER,
+    REDIS_URL,
+    ServerProcess,
+    free_port,
+    postgres_database,
+    redis_prefix,
+)
 
 
 def chinwag(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -252,3 +262,35 @@ def test_production_logs_are_json_with_a_request_id(tmp_path: Path) -> None:
     request_lines = [line for line in lines if line.get("request_id") == request_id]
     assert request_lines and request_lines[0]["event"] == "http.request"
     assert request_lines[0]["path"] == "/healthz"
+
+
+def test_a_node_on_redis_whose_port_is_taken_exits_instead_of_hanging(tmp_path: Path) -> None:
+    """redis-py can swallow a task's cancellation; the node's Redis loops must stop anyway,
+    or the failed start hangs in its shutdown for ever (and ignores SIGTERM)."""
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    with taken, postgres_database() as url, redis_prefix() as prefix:
+        env = {
+            **os.environ,
+            "CHINWAG_DATA_DIR": str(tmp_path),
+            "CHINWAG_DATABASE_URL": url,
+            "CHINWAG_REDIS_URL": REDIS_URL,
+            "CHINWAG_REDIS_PREFIX": prefix,
+        }
+        port = str(taken.getsockname()[1])
+        for _ in range(3):  # the swallowing depends on where the cancellation lands
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "chinwag", "serve", "--port", port],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
+            try:
+                _, err = proc.communicate(timeout=90)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.communicate()
+                pytest.fail("the node hung after failing to bind its port")
+            assert proc.returncode != 0
+            assert b"address already in use" in err

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from chinwag.admin_cli import add_admin_commands, run_admin_command
+from chinwag.admin_cli import add_admin_commands, positive, run_admin_command
 from chinwag.config import PREFIX, ConfigurationError, Settings
 
 # Defaults that are not a plain value, as --help shows them.

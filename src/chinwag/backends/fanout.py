@@ -25,7 +25,7 @@ from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
-from chinwag.backends.ports import BackendUnavailable
+from chinwag.backends.ports import BackendUnavailable, stop_if_cancelled
 from chinwag.logs import get_logger
 
 log = get_logger(__name__)
@@ -186,6 +186,7 @@ class RedisFanout:
                     log.error("fanout.listener_lost", error=type(exc).__name__)
             finally:
                 self._joined = False
+            stop_if_cancelled()
             await asyncio.sleep(wait)
             wait = min(wait * 2, REJOIN_LAST_SECONDS)
 
@@ -193,6 +194,7 @@ class RedisFanout:
 async def _wait_subscribed(pubsub: PubSub) -> None:
     """Read until Redis confirms the subscription (messages are heard from then on)."""
     while True:
+        stop_if_cancelled()
         reply = await pubsub.get_message(timeout=LISTENER_PING_SECONDS)
         if reply is None:
             raise redis_errors.TimeoutError("no subscription confirmation")
@@ -205,6 +207,7 @@ async def _read(pubsub: PubSub, on_message: OnMessage) -> None:
     that stays silent after the ping is given up (Redis may have dropped a slow reader)."""
     pinged = False
     while True:
+        stop_if_cancelled()
         reply = await pubsub.get_message(timeout=LISTENER_PING_SECONDS)
         if reply is None:
             if pinged:

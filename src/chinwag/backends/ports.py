@@ -6,6 +6,7 @@ state in memory and several nodes share it through Redis without a change in the
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
@@ -65,6 +66,18 @@ class LockUnavailable(Busy):
             f"Another request like this one is still running (waited {wait:g} s); try again.",
             retry_after=1,
         )
+
+
+def stop_if_cancelled() -> None:
+    """Raise CancelledError if the running task was asked to stop.
+
+    For loops that catch a backend's errors and try again: redis-py can turn a task's
+    cancellation into one of its own errors (redis/redis-py#2028, #2551), and a loop that
+    goes on after it would never stop (a node that cannot bind its port would then hang in
+    its shutdown for ever)."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 class BackendUnavailable(Busy):

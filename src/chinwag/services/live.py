@@ -17,6 +17,7 @@ import contextlib
 from collections.abc import Sequence
 
 from chinwag.backends import Backends, BackendUnavailable, Presence, RoomUser
+from chinwag.backends.ports import stop_if_cancelled
 from chinwag.config import Settings
 from chinwag.db import queries
 from chinwag.db.engine import Database
@@ -294,6 +295,7 @@ class LiveService:
                 await self.beat()
             except Exception:  # the database, say: the next beat tries again
                 log.exception("presence.beat_failed")
+            stop_if_cancelled()
             await asyncio.sleep(self._heartbeat)
 
     async def beat(self) -> None:
