@@ -13,7 +13,7 @@ member who joined it first, or is destroyed if nobody else is in it.
 from __future__ import annotations
 
 import secrets
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from pydantic import ValidationError
 
@@ -30,7 +30,7 @@ from chinwag.services.media import MediaService
 from chinwag.services.realtime import Audience, MemberRevoked, SessionEnded
 from chinwag.services.rooms import remove_room
 from chinwag.services.tx import Tx
-from chinwag.services.views import AVATAR_PATH, room_out
+from chinwag.services.views import admin_user_out, room_out
 
 log = get_logger(__name__)
 
@@ -41,19 +41,6 @@ NO_PASSWORD = "!"  # noqa: S105 (not a password: a hash that matches none)
 
 def user_not_found() -> NotFound:
     return NotFound("No such user.", code="user_not_found")
-
-
-def admin_user_out(user: User, last_seen_at: datetime | None) -> AdminUserOut:
-    return AdminUserOut(
-        id=user.id,
-        username=user.username,
-        full_name=user.full_name,
-        avatar_url=f"{AVATAR_PATH}{user.avatar}" if user.avatar else None,
-        is_admin=user.is_admin,
-        disabled=user.disabled_at is not None,
-        created_at=user.created_at,
-        last_seen_at=last_seen_at,
-    )
 
 
 class AdminService:

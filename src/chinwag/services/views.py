@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from chinwag.db.models import Message, Room, User
-from chinwag.schemas import MessageOut, RoomOut, RoomSummary, UserOut
+from chinwag.schemas import AdminUserOut, MessageOut, RoomOut, RoomSummary, UserOut
 
 AVATAR_PATH = "/media/avatars/"
 
@@ -11,6 +13,18 @@ AVATAR_PATH = "/media/avatars/"
 def user_out(user: User) -> UserOut:
     avatar_url = f"{AVATAR_PATH}{user.avatar}" if user.avatar else None
     return UserOut(username=user.username, full_name=user.full_name, avatar_url=avatar_url)
+
+
+def admin_user_out(user: User, last_seen_at: datetime | None) -> AdminUserOut:
+    """An account as administrators see it (``last_seen_at``: its sessions' latest request)."""
+    return AdminUserOut(
+        **user_out(user).model_dump(),
+        id=user.id,
+        is_admin=user.is_admin,
+        disabled=user.disabled_at is not None,
+        created_at=user.created_at,
+        last_seen_at=last_seen_at,
+    )
 
 
 def room_out(room: Room, owner: User) -> RoomOut:
