@@ -57,7 +57,11 @@ class ServerProcess:
 
     def start(self, timeout: float = 30.0) -> None:
         self.launch()
-        self.wait_ready(timeout)
+        try:
+            self.wait_ready(timeout)
+        except BaseException:
+            self.stop()  # a server that never became ready is not left running
+            raise
 
     def launch(self) -> None:
         """Start the process without waiting for it (``wait_ready`` waits)."""
