@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import secrets
 import socket
 import sqlite3
@@ -27,9 +28,28 @@ PASSWORD = "correct horse battery"
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback port that is free now (see ``free_ports``)."""
+    return free_ports(1)
+
+
+def free_ports(count: int) -> int:
+    """The first of ``count`` consecutive loopback ports that are free now, picked below the
+    kernel's ephemeral range: there no outgoing connection (of the other test processes, to
+    PostgreSQL, Redis or a server) takes one before the server we start binds it. (A
+    supervisor binds its workers' ports only seconds later, after it has migrated.)"""
+    ephemeral_low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    low, high = 10_000, max(10_001, ephemeral_low - count)
+    for _ in range(50):
+        first = random.randrange(low, high)
+        with contextlib.ExitStack() as stack:
+            try:
+                for port in range(first, first + count):
+                    sock = stack.enter_context(socket.socket())
+                    sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return first
+    raise RuntimeError(f"found no {count} consecutive free ports")
 
 
 def unique_name(prefix: str = "u") -> str:

@@ -36,6 +36,7 @@ from tests.support import (
     REDIS_URL,
     User,
     free_port,
+    free_ports,
     postgres_database,
     redis_prefix,
     unique_name,
@@ -59,21 +60,6 @@ def chinwag(
         text=True,
         timeout=timeout,
     )
-
-
-def free_ports(count: int) -> int:
-    """The first of ``count`` consecutive loopback ports that are free now."""
-    for _ in range(50):
-        first = free_port()
-        with contextlib.ExitStack() as stack:
-            try:
-                for port in range(first, first + count):
-                    sock = stack.enter_context(socket.socket())
-                    sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return first
-    raise RuntimeError(f"found no {count} consecutive free ports")
 
 
 def serving(port: int) -> list[int]:
@@ -224,12 +210,17 @@ def answers(port: int) -> str | None:
 
 
 def wait_until(
-    ready: Callable[[], bool], proc: subprocess.Popen[bytes], why: str = "", wait: float = WAIT
+    ready: Callable[[], bool],
+    proc: subprocess.Popen[bytes],
+    why: Callable[[], str] = str,
+    wait: float = WAIT,
 ) -> None:
+    """Until ``ready()``; fails, saying ``why()`` (read then, e.g. the log), if ``proc`` exits
+    or ``wait`` passes first."""
     deadline = time.monotonic() + wait
     while not ready():
-        assert proc.poll() is None, f"exited with {proc.returncode}: {why}"
-        assert time.monotonic() < deadline, f"not within {wait} s: {why}"
+        assert proc.poll() is None, f"exited with {proc.returncode}: {why()}"
+        assert time.monotonic() < deadline, f"not within {wait} s: {why()}"
         time.sleep(0.1)
 
 
@@ -262,7 +253,7 @@ def supervisor(tmp: Path, count: int = 2) -> Iterator[Supervisor]:
             wait_until(
                 lambda: all(answers(port) is not None for port in running.ports),
                 proc,
-                running.log(),
+                running.log,
                 START_WAIT,
             )
             seen.update(running.workers().values())
@@ -419,7 +410,7 @@ def test_a_killed_worker_is_started_again_and_serves(tmp_path: Path) -> None:
                 and answers(victim_port) is not None
             ),
             running.proc,
-            running.log(),
+            running.log,
             START_WAIT,
         )
         after = running.workers()
