@@ -218,6 +218,13 @@ class Settings(BaseSettings):
     message_window_seconds: float = Field(
         10.0, gt=0, description="The window CHINWAG_MESSAGES_PER_WINDOW counts over."
     )
+    message_batch_size: int = Field(
+        256,
+        ge=1,
+        le=10000,
+        description="At most this many sends are stored in one transaction (group commit): "
+        "the writer takes whatever is queued when it becomes free, never waits for more.",
+    )
     typing_per_window: int = Field(
         10, ge=1, description="Typing events a user may send per window."
     )

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import case, delete, func, or_, select, update
+from sqlalchemy import Table, bindparam, case, delete, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import CursorResult
@@ -238,6 +238,96 @@ async def get_message_by_client_id(
     )
     row = result.one_or_none()
     return (row[0], row[1]) if row else None
+
+
+# ---- the message writer's batch statements (``chinwag.services.ingest``) --------------------
+# Core statements built once: the hot path neither builds nor ORM-processes them per call.
+_messages = cast(Table, Message.__table__)
+_rooms = cast(Table, Room.__table__)
+_memberships = cast(Table, Membership.__table__)
+_FIND_STORED = (
+    select(_rooms.c.code, _messages.c.sender_id, _messages.c.client_id, _messages.c.id)
+    .join(_rooms, _rooms.c.id == _messages.c.room_id)
+    .where(
+        _rooms.c.code.in_(bindparam("codes", expanding=True)),
+        _messages.c.sender_id.in_(bindparam("senders", expanding=True)),
+        _messages.c.client_id.in_(bindparam("client_ids", expanding=True)),
+    )
+)
+_MEMBER_PAIRS = select(_memberships.c.room_id, _memberships.c.user_id).where(
+    _memberships.c.room_id.in_(bindparam("rooms", expanding=True)),
+    _memberships.c.user_id.in_(bindparam("users", expanding=True)),
+)
+_TAKE_POSITIONS = (
+    update(_rooms)
+    .where(_rooms.c.id == bindparam("room"))
+    .values(
+        last_seq=_rooms.c.last_seq + bindparam("public"),
+        version=_rooms.c.version + bindparam("total"),
+    )
+    .returning(_rooms.c.last_seq, _rooms.c.version)
+)
+_INSERT_MESSAGES = insert(_messages).returning(_messages.c.id, sort_by_parameter_order=True)
+
+
+async def find_stored_client_ids(
+    s: AsyncSession, room_codes: set[str], sender_ids: set[int], client_ids: set[str]
+) -> dict[tuple[str, int, str], int]:
+    """Which of a batch of sends are already stored, in one statement: (room code, sender,
+    client_id) -> message id, for every message of these senders under these client_ids in
+    rooms with these codes (client_ids are random, so little else comes back)."""
+    result = await s.execute(
+        _FIND_STORED,
+        {"codes": list(room_codes), "senders": list(sender_ids), "client_ids": list(client_ids)},
+    )
+    return {(code, int(sender), client): int(i) for code, sender, client, i in result.tuples()}
+
+
+async def get_message_and_room(s: AsyncSession, message_id: int) -> tuple[Message, Room] | None:
+    result = await s.execute(
+        select(Message, Room).join(Room, Room.id == Message.room_id).where(Message.id == message_id)
+    )
+    row = result.one_or_none()
+    return (row[0], row[1]) if row else None
+
+
+async def get_rooms_by_codes(s: AsyncSession, codes: set[str]) -> dict[str, Room]:
+    result = await s.execute(select(Room).where(Room.code.in_(codes)))
+    return {room.code: room for room in result.scalars()}
+
+
+async def get_users_by_username_keys(s: AsyncSession, keys: set[str]) -> dict[str, User]:
+    """Users by casefolded username, keyed by it."""
+    result = await s.execute(select(User).where(User.username_key.in_(keys)))
+    return {user.username_key: user for user in result.scalars()}
+
+
+async def get_member_pairs(
+    s: AsyncSession, room_ids: set[int], user_ids: set[int]
+) -> set[tuple[int, int]]:
+    """Which of these users are members of which of these rooms: (room id, user id) pairs."""
+    if not room_ids or not user_ids:
+        return set()
+    result = await s.execute(_MEMBER_PAIRS, {"rooms": list(room_ids), "users": list(user_ids)})
+    return {(int(room_id), int(user_id)) for room_id, user_id in result.tuples()}
+
+
+async def take_positions(
+    s: AsyncSession, room_id: int, public: int, total: int
+) -> tuple[int, int] | None:
+    """Take ``public`` public positions and ``total`` versions of a room in one statement
+    under its row lock (held until the transaction ends, so positions are handed out in
+    commit order); returns the last of each (seq, version), or None if the room is gone.
+    Core, not ORM: a Room loaded in the session keeps its old numbers."""
+    result = await s.execute(_TAKE_POSITIONS, {"room": room_id, "public": public, "total": total})
+    row = result.one_or_none()
+    return None if row is None else (int(row[0]), int(row[1]))
+
+
+async def insert_messages(s: AsyncSession, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert messages in one multi-row INSERT … RETURNING; their ids, in ``rows`` order."""
+    result = await s.execute(_INSERT_MESSAGES, rows)
+    return [int(message_id) for message_id in result.scalars()]
 
 
 def pair(a: int, b: int) -> tuple[int, int]:
