@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
+from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy import event, text
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -17,6 +20,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 _IMMEDIATE = "chinwag_immediate"
+T = TypeVar("T")
 
 
 class DatabaseUnavailable(Exception):
@@ -30,7 +34,7 @@ def describe_failure(url: str, exc: BaseException) -> str:
     return f"cannot open the database {where}: {str(reason).strip() or type(reason).__name__}"
 
 
-def _prepare_sqlite(engine: AsyncEngine) -> None:
+def _prepare_sqlite(engine: Engine) -> None:
     """Dialect spot: WAL, foreign keys, a busy timeout, and explicit BEGINs.
 
     pysqlite's implicit transactions are switched off so that write transactions can
@@ -38,7 +42,7 @@ def _prepare_sqlite(engine: AsyncEngine) -> None:
     that reads and then writes can fail at once with SQLITE_BUSY instead of waiting.
     """
 
-    @event.listens_for(engine.sync_engine, "connect")
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -48,7 +52,7 @@ def _prepare_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         immediate = conn.get_execution_options().get(_IMMEDIATE, False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
@@ -57,7 +61,7 @@ def _prepare_sqlite(engine: AsyncEngine) -> None:
 def create_engine(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
         engine = create_async_engine(url, pool_size=5, max_overflow=5)
-        _prepare_sqlite(engine)
+        _prepare_sqlite(engine.sync_engine)
         return engine
     return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
 
@@ -73,6 +77,14 @@ class Database:
         self.writer = self.engine.execution_options(**{_IMMEDIATE: True})
         self._read = async_sessionmaker(self.engine, expire_on_commit=False)
         self._write = async_sessionmaker(self.writer, expire_on_commit=False)
+        # SQLite: ``run_write`` runs on one thread of its own, with a plain pysqlite engine
+        self._sync_writer: Engine | None = None
+        self._writer_thread: ThreadPoolExecutor | None = None
+        if self.is_sqlite:
+            sync_url = make_url(url).set(drivername="sqlite")
+            self._sync_writer = create_sync_engine(sync_url, pool_size=1, max_overflow=0)
+            _prepare_sqlite(self._sync_writer)
+            self._writer_thread = ThreadPoolExecutor(1, thread_name_prefix="chinwag-writer")
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -92,6 +104,43 @@ class Database:
             await session.begin()
             yield session
 
+    async def run_write(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work`` (synchronous statements, nothing awaited) in one write transaction,
+        committed when it returns, rolled back if it raises.
+
+        Dialect spot: on SQLite the whole of ``work`` runs on the writer thread, one hop
+        there and back (aiosqlite hops a thread for every call: four per statement), with
+        the write lock taken up front; on PostgreSQL it runs on the event loop through
+        SQLAlchemy's greenlet bridge, each statement awaiting asyncpg.
+        """
+        return await self._run(work, write=True)
+
+    async def run_read(self, work: Callable[[Connection], T]) -> T:
+        """``run_write``'s twin for reads: a read transaction, rolled back at the end (on
+        SQLite it never takes the write lock)."""
+        return await self._run(work, write=False)
+
+    async def _run(self, work: Callable[[Connection], T], *, write: bool) -> T:
+        if self._sync_writer is not None:
+            engine = self._sync_writer
+
+            def in_thread() -> T:
+                with engine.connect() as conn:
+                    conn.execution_options(**{_IMMEDIATE: write})
+                    with conn.begin() as tx:
+                        result = work(conn)
+                        if not write:
+                            tx.rollback()
+                        return result
+
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._writer_thread, in_thread)
+        if write:
+            async with self.writer.begin() as conn:
+                return await conn.run_sync(work)
+        async with self.engine.connect() as conn:
+            return await conn.run_sync(work)
+
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
@@ -106,3 +155,8 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._sync_writer is not None and self._writer_thread is not None:
+            await asyncio.get_running_loop().run_in_executor(
+                self._writer_thread, self._sync_writer.dispose
+            )
+            self._writer_thread.shutdown()

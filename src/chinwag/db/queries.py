@@ -9,7 +9,7 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, case, delete, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import CursorResult
+from sqlalchemy.engine import Connection, CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
@@ -116,7 +116,11 @@ async def use_invite(s: AsyncSession, invite_id: str, now: datetime) -> bool:
     transaction ends, so concurrent sign-ups cannot overuse it); False if there is none."""
     result = await s.execute(
         update(SiteInvite)
-        .where(SiteInvite.id == invite_id, SiteInvite.uses_left > 0, SiteInvite.expires_at > now)
+        .where(
+            SiteInvite.id == invite_id,
+            SiteInvite.uses_left > 0,
+            SiteInvite.expires_at > now,
+        )
         .values(uses_left=SiteInvite.uses_left - 1)
     )
     return cast(CursorResult[Any], result).rowcount == 1
@@ -193,23 +197,6 @@ async def list_member_ids(s: AsyncSession, room_id: int) -> list[int]:
     return list(result.scalars())
 
 
-async def next_seq(s: AsyncSession, room_id: int) -> tuple[int, int] | None:
-    """Hand out the room's next public position and version; (seq, version). The row lock
-    serialises concurrent writers in the room.
-
-    None if the room is gone: destroyed by a transaction that committed while this one
-    waited for the lock.
-    """
-    result = await s.execute(
-        update(Room)
-        .where(Room.id == room_id)
-        .values(last_seq=Room.last_seq + 1, version=Room.version + 1)
-        .returning(Room.last_seq, Room.version)
-    )
-    row = result.one_or_none()
-    return None if row is None else (int(row[0]), int(row[1]))
-
-
 async def bump_version(s: AsyncSession, room_id: int) -> int | None:
     """Take the room's row lock and its next version (every write in a room does, so that
     writes and revocations there are ordered); None if the room is gone."""
@@ -221,23 +208,6 @@ async def bump_version(s: AsyncSession, room_id: int) -> int | None:
     )
     version = result.scalar_one_or_none()
     return None if version is None else int(version)
-
-
-async def get_message_by_client_id(
-    s: AsyncSession, room_code: str, sender_id: int, client_id: str
-) -> tuple[Message, Room] | None:
-    """The message ``sender_id`` stored under ``client_id`` in the room with this code."""
-    result = await s.execute(
-        select(Message, Room)
-        .join(Room, Room.id == Message.room_id)
-        .where(
-            Room.code == room_code,
-            Message.sender_id == sender_id,
-            Message.client_id == client_id,
-        )
-    )
-    row = result.one_or_none()
-    return (row[0], row[1]) if row else None
 
 
 # ---- the message writer's batch statements (``chinwag.services.ingest``) --------------------
@@ -267,20 +237,28 @@ _TAKE_POSITIONS = (
     )
     .returning(_rooms.c.last_seq, _rooms.c.version)
 )
-_INSERT_MESSAGES = insert(_messages).returning(_messages.c.id, sort_by_parameter_order=True)
+# RETURNING rows come back in no promised order: each names its message by its unique
+# (room, sender, client_id); SQLAlchemy then sends the whole batch as one multi-row INSERT
+_INSERT_MESSAGES = insert(_messages).returning(
+    _messages.c.id, _messages.c.room_id, _messages.c.sender_id, _messages.c.client_id
+)
 
 
-async def find_stored_client_ids(
-    s: AsyncSession, room_codes: set[str], sender_ids: set[int], client_ids: set[str]
+def find_stored_client_ids(
+    conn: Connection, room_codes: set[str], sender_ids: set[int], client_ids: set[str]
 ) -> dict[tuple[str, int, str], int]:
     """Which of a batch of sends are already stored, in one statement: (room code, sender,
     client_id) -> message id, for every message of these senders under these client_ids in
     rooms with these codes (client_ids are random, so little else comes back)."""
-    result = await s.execute(
+    result = conn.execute(
         _FIND_STORED,
-        {"codes": list(room_codes), "senders": list(sender_ids), "client_ids": list(client_ids)},
+        {
+            "codes": list(room_codes),
+            "senders": list(sender_ids),
+            "client_ids": list(client_ids),
+        },
     )
-    return {(code, int(sender), client): int(i) for code, sender, client, i in result.tuples()}
+    return {(code, int(sender), client): int(i) for code, sender, client, i in result}
 
 
 async def get_message_and_room(s: AsyncSession, message_id: int) -> tuple[Message, Room] | None:
@@ -291,43 +269,85 @@ async def get_message_and_room(s: AsyncSession, message_id: int) -> tuple[Messag
     return (row[0], row[1]) if row else None
 
 
-async def get_rooms_by_codes(s: AsyncSession, codes: set[str]) -> dict[str, Room]:
-    result = await s.execute(select(Room).where(Room.code.in_(codes)))
-    return {room.code: room for room in result.scalars()}
+# The writer's statements run synchronously on one connection (``Database.run_write``).
+_ROOMS_BY_CODE = select(_rooms.c.id, _rooms.c.code, _rooms.c.version).where(
+    _rooms.c.code.in_(bindparam("codes", expanding=True))
+)
+_users = cast(Table, User.__table__)
+_USERS_BY_KEY = select(_users.c.id, _users.c.username, _users.c.username_key).where(
+    _users.c.username_key.in_(bindparam("keys", expanding=True))
+)
 
 
-async def get_users_by_username_keys(s: AsyncSession, keys: set[str]) -> dict[str, User]:
-    """Users by casefolded username, keyed by it."""
-    result = await s.execute(select(User).where(User.username_key.in_(keys)))
-    return {user.username_key: user for user in result.scalars()}
+def get_room_rows(conn: Connection, codes: set[str]) -> dict[str, Room]:
+    """Rooms by code (id, code and version only; not in any session)."""
+    result = conn.execute(_ROOMS_BY_CODE, {"codes": list(codes)})
+    return {
+        code: Room(id=int(room_id), code=code, version=int(version))
+        for room_id, code, version in result
+    }
 
 
-async def get_member_pairs(
-    s: AsyncSession, room_ids: set[int], user_ids: set[int]
+def get_user_rows(conn: Connection, keys: set[str]) -> dict[str, User]:
+    """Users by casefolded username (id and usernames only; not in any session)."""
+    result = conn.execute(_USERS_BY_KEY, {"keys": list(keys)})
+    return {
+        key: User(id=int(user_id), username=username, username_key=key)
+        for user_id, username, key in result
+    }
+
+
+def get_member_pairs(
+    conn: Connection, room_ids: set[int], user_ids: set[int]
 ) -> set[tuple[int, int]]:
     """Which of these users are members of which of these rooms: (room id, user id) pairs."""
     if not room_ids or not user_ids:
         return set()
-    result = await s.execute(_MEMBER_PAIRS, {"rooms": list(room_ids), "users": list(user_ids)})
-    return {(int(room_id), int(user_id)) for room_id, user_id in result.tuples()}
+    result = conn.execute(_MEMBER_PAIRS, {"rooms": list(room_ids), "users": list(user_ids)})
+    return {(int(room_id), int(user_id)) for room_id, user_id in result}
 
 
-async def take_positions(
-    s: AsyncSession, room_id: int, public: int, total: int
+def take_positions(
+    conn: Connection, room_id: int, public: int, total: int
 ) -> tuple[int, int] | None:
     """Take ``public`` public positions and ``total`` versions of a room in one statement
     under its row lock (held until the transaction ends, so positions are handed out in
-    commit order); returns the last of each (seq, version), or None if the room is gone.
-    Core, not ORM: a Room loaded in the session keeps its old numbers."""
-    result = await s.execute(_TAKE_POSITIONS, {"room": room_id, "public": public, "total": total})
+    commit order); returns the last of each (seq, version), or None if the room is gone."""
+    result = conn.execute(_TAKE_POSITIONS, {"room": room_id, "public": public, "total": total})
     row = result.one_or_none()
     return None if row is None else (int(row[0]), int(row[1]))
 
 
-async def insert_messages(s: AsyncSession, rows: list[dict[str, Any]]) -> list[int]:
-    """Insert messages in one multi-row INSERT … RETURNING; their ids, in ``rows`` order."""
-    result = await s.execute(_INSERT_MESSAGES, rows)
-    return [int(message_id) for message_id in result.scalars()]
+def take_private_position(conn: Connection, room_id: int, a: int, b: int) -> tuple[int, int]:
+    """Hand out the next position in the conversation of ``a`` and ``b`` in a room, creating
+    the conversation on its first message; returns (conversation id, seq).
+
+    Dialect spot: an upsert (``INSERT … ON CONFLICT DO UPDATE … RETURNING``), which SQLite
+    and PostgreSQL both speak, through each dialect's own insert construct. Its row lock
+    serialises concurrent senders in one conversation.
+    """
+    insert = postgresql_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    low, high = pair(a, b)
+    table = cast(Table, Conversation.__table__)
+    statement = (
+        insert(table)
+        .values(room_id=room_id, user_low=low, user_high=high, last_seq=1)
+        .on_conflict_do_update(
+            index_elements=["room_id", "user_low", "user_high"],
+            set_={"last_seq": table.c.last_seq + 1},
+        )
+        .returning(table.c.id, table.c.last_seq)
+    )
+    row = conn.execute(statement).one()
+    return int(row[0]), int(row[1])
+
+
+def insert_messages(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert messages in one multi-row INSERT … RETURNING; their ids, in ``rows`` order
+    (no two rows may share a room, sender and client_id)."""
+    result = conn.execute(_INSERT_MESSAGES, rows)
+    ids = {(int(r), int(u), c): int(i) for i, r, u, c in result}
+    return [ids[(row["room_id"], row["sender_id"], row["client_id"])] for row in rows]
 
 
 def pair(a: int, b: int) -> tuple[int, int]:
@@ -347,35 +367,13 @@ async def get_conversation(s: AsyncSession, room_id: int, a: int, b: int) -> Con
     return result.scalar_one_or_none()
 
 
-async def next_private_seq(s: AsyncSession, room_id: int, a: int, b: int) -> tuple[int, int]:
-    """Hand out the next position in the conversation of ``a`` and ``b`` in a room, creating
-    the conversation on its first message; returns (conversation id, seq).
-
-    Dialect spot: an upsert (``INSERT … ON CONFLICT DO UPDATE … RETURNING``), which SQLite
-    and PostgreSQL both speak, through each dialect's own insert construct. Its row lock
-    serialises concurrent senders in one conversation.
-    """
-    insert = postgresql_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
-    low, high = pair(a, b)
-    statement = (
-        insert(Conversation)
-        .values(room_id=room_id, user_low=low, user_high=high, last_seq=1)
-        .on_conflict_do_update(
-            index_elements=["room_id", "user_low", "user_high"],
-            set_={"last_seq": Conversation.last_seq + 1},
-        )
-        .returning(Conversation.id, Conversation.last_seq)
-    )
-    row = (await s.execute(statement)).one()
-    return int(row[0]), int(row[1])
-
-
 async def list_conversations(
     s: AsyncSession, room_id: int, user_id: int
 ) -> list[tuple[Conversation, User]]:
     """The user's private conversations in a room, with the other member, newest first."""
     other = case(
-        (Conversation.user_low == user_id, Conversation.user_high), else_=Conversation.user_low
+        (Conversation.user_low == user_id, Conversation.user_high),
+        else_=Conversation.user_low,
     )
     result = await s.execute(
         select(Conversation, User)

@@ -23,8 +23,8 @@ import asyncio
 from collections import deque
 from dataclasses import dataclass, field
 
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from chinwag.db import queries
 from chinwag.db.engine import Database
@@ -32,10 +32,15 @@ from chinwag.db.models import Room, User, utcnow
 from chinwag.errors import ChinwagError, Forbidden, InvalidInput, NotFound
 from chinwag.events import MessageEvent, publish
 from chinwag.schemas import MessageOut, SendMessage, UserOut
-from chinwag.services.access import access_room, normalize_code, require_member, room_not_found
+from chinwag.services.access import (
+    access_room,
+    normalize_code,
+    require_member,
+    room_not_found,
+)
 from chinwag.services.ratelimit import RateLimiter
 from chinwag.services.realtime import Audience
-from chinwag.services.tx import AfterCommit, Committer, Tx
+from chinwag.services.tx import AfterCommit, Committer, Steps
 from chinwag.services.typing import TypingService
 from chinwag.services.views import message_out, user_out
 
@@ -50,10 +55,12 @@ class Pending:
     done: asyncio.Future[Sent] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
+    user_id: int = field(init=False)  # read often: a plain attribute, not the ORM's
+    key: tuple[str, int, str] = field(init=False)
 
-    @property
-    def key(self) -> tuple[str, int, str]:
-        return (self.code, self.user.id, self.data.client_id)
+    def __post_init__(self) -> None:
+        self.user_id = self.user.id
+        self.key = (self.code, self.user_id, self.data.client_id)
 
     def answer(self, result: Sent) -> None:
         if not self.done.done():
@@ -137,7 +144,8 @@ class Ingest:
         for pending in new:
             try:
                 await self.limiter.hit(
-                    f"send:{pending.user.id}", "You are sending messages too fast; slow down."
+                    f"send:{pending.user_id}",
+                    "You are sending messages too fast; slow down.",
                 )
             except ChinwagError as exc:
                 pending.fail(exc)
@@ -149,48 +157,51 @@ class Ingest:
     async def _answer_retries(self, batch: list[Pending], *, count: bool = True) -> list[Pending]:
         """Answer the sends already stored (one read for the batch); returns the others.
         Each answered retry counts against the retry limit unless ``count`` is False."""
-        async with self.db.read() as s:
-            stored = await queries.find_stored_client_ids(
-                s,
-                {p.code for p in batch},
-                {p.user.id for p in batch},
-                {p.data.client_id for p in batch},
-            )
-            new = []
-            for pending in batch:
-                message_id = stored.get(pending.key)
-                if message_id is None:
-                    new.append(pending)
-                    continue
-                try:
-                    out = await self._retry_out(s, pending.user, message_id)
-                    if count:
-                        await self.retries.hit(
-                            f"retry:{pending.user.id}",
-                            "You are retrying messages too fast; slow down.",
-                        )
-                except ChinwagError as exc:
-                    pending.fail(exc)
-                else:
-                    pending.answer((out, False))
+        codes = {p.code for p in batch}
+        senders = {p.user_id for p in batch}
+        client_ids = {p.data.client_id for p in batch}
+        stored = await self.db.run_read(
+            lambda conn: queries.find_stored_client_ids(conn, codes, senders, client_ids)
+        )
+        new = []
+        for pending in batch:
+            message_id = stored.get(pending.key)
+            if message_id is None:
+                new.append(pending)
+                continue
+            try:
+                out = await self._retry_out(pending.user, message_id)
+                if count:
+                    await self.retries.hit(
+                        f"retry:{pending.user_id}",
+                        "You are retrying messages too fast; slow down.",
+                    )
+            except ChinwagError as exc:
+                pending.fail(exc)
+            else:
+                pending.answer((out, False))
         return new
 
-    @staticmethod
-    async def _retry_out(s: AsyncSession, user: User, message_id: int) -> MessageOut:
-        found = await queries.get_message_and_room(s, message_id)
-        if found is None:  # deleted since (its sender or room is gone)
-            raise room_not_found()
-        message, room = found
-        await require_member(s, user, room)
-        users = await queries.get_users(s, [message.sender_id, message.recipient_id or 0])
+    async def _retry_out(self, user: User, message_id: int) -> MessageOut:
+        async with self.db.read() as s:
+            found = await queries.get_message_and_room(s, message_id)
+            if found is None:  # deleted since (its sender or room is gone)
+                raise room_not_found()
+            message, room = found
+            await require_member(s, user, room)
+            users = await queries.get_users(s, [message.sender_id, message.recipient_id or 0])
         return message_out(
-            message, room, users[message.sender_id], users.get(message.recipient_id or 0)
+            message,
+            room,
+            users[message.sender_id],
+            users.get(message.recipient_id or 0),
         )
 
     async def _store(self, batch: list[Pending]) -> None:
         try:
-            async with self.committer.transaction() as tx:
-                stored = await self._store_in(tx, batch)
+            outcomes = await self.committer.run(
+                lambda conn, steps: self._store_in(conn, steps, batch)
+            )
         except IntegrityError:
             if len(batch) > 1:  # find the send at fault: store them one by one
                 for pending in batch:
@@ -201,8 +212,11 @@ class Ingest:
                 return
             await self._explain(batch[0])
             return
-        for pending, out in stored:
-            pending.answer((out, True))
+        for pending, outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, ChinwagError):
+                pending.fail(outcome)
+            else:
+                pending.answer((outcome, True))
 
     async def _explain(self, pending: Pending) -> None:
         """A lone send failed on a constraint: a concurrent send with its client_id won the
@@ -213,36 +227,36 @@ class Ingest:
             await access_room(s, pending.user, pending.code)  # room_not_found, not_member
         raise RuntimeError("a message insert failed on a constraint")
 
-    async def _store_in(self, tx: Tx, batch: list[Pending]) -> list[tuple[Pending, MessageOut]]:
-        """Check, position and insert the batch's good sends; the others are failed now."""
-        s = tx.s
-        rooms = await queries.get_rooms_by_codes(s, {p.code for p in batch})
+    def _store_in(
+        self, conn: Connection, steps: Steps, batch: list[Pending]
+    ) -> list[MessageOut | ChinwagError]:
+        """Check, position and insert the batch's sends in the open write transaction: a
+        stored message or the send's own error for each. Synchronous: on SQLite this runs
+        on the writer thread, so it touches neither the event loop nor the futures."""
+        outcomes: list[MessageOut | ChinwagError | None] = [None] * len(batch)
+        rooms = queries.get_room_rows(conn, {p.code for p in batch})
         wanted = {p.data.to.casefold() for p in batch if p.data.to is not None}
-        recipients = await queries.get_users_by_username_keys(s, wanted) if wanted else {}
-        users = {p.user.id for p in batch} | {u.id for u in recipients.values()}
-        members = await queries.get_member_pairs(s, {r.id for r in rooms.values()}, users)
-        good: list[tuple[Pending, Room, User | None]] = []
-        for pending in batch:
+        recipients = queries.get_user_rows(conn, wanted) if wanted else {}
+        users = {p.user_id for p in batch} | {u.id for u in recipients.values()}
+        members = queries.get_member_pairs(conn, {r.id for r in rooms.values()}, users)
+        good: list[tuple[int, Room, User | None]] = []
+        for i, pending in enumerate(batch):
             room = rooms.get(pending.code)
             to = pending.data.to
             recipient = recipients.get(to.casefold()) if to is not None else None
             if room is None:
-                pending.fail(room_not_found())
-            elif (room.id, pending.user.id) not in members:
-                pending.fail(not_member())
+                outcomes[i] = room_not_found()
+            elif (room.id, pending.user_id) not in members:
+                outcomes[i] = not_member()
             elif to is not None and (recipient is None or (room.id, recipient.id) not in members):
-                pending.fail(recipient_not_member(to))
-            elif recipient is not None and recipient.id == pending.user.id:
-                pending.fail(
-                    InvalidInput(
-                        "You cannot send a private message to yourself.",
-                        code="invalid_recipient",
-                    )
+                outcomes[i] = recipient_not_member(to)
+            elif recipient is not None and recipient.id == pending.user_id:
+                outcomes[i] = InvalidInput(
+                    "You cannot send a private message to yourself.",
+                    code="invalid_recipient",
                 )
             else:
-                good.append((pending, room, recipient))
-        if not good:
-            return []
+                good.append((i, room, recipient))
         # every message takes the next version of its room; public ones also the next seq
         counts: dict[int, list[int]] = {}
         for _, room, recipient in good:
@@ -252,17 +266,18 @@ class Ingest:
         firsts: dict[int, list[int]] = {}
         for room_id in sorted(counts):  # one lock order on every node
             public, total = counts[room_id]
-            taken = await queries.take_positions(s, room_id, public, total)
+            taken = queries.take_positions(conn, room_id, public, total)
             if taken is not None:
                 last_seq, version = taken
                 firsts[room_id] = [last_seq - public + 1, version - total + 1]
         rows = []
-        placed: list[tuple[Pending, Room, User | None, int, Audience]] = []
+        placed: list[tuple[int, Room, User | None, int, Audience]] = []
         now = utcnow()
-        for pending, room, recipient in good:
+        for i, room, recipient in good:
+            pending = batch[i]
             first = firsts.get(room.id)
             if first is None:  # destroyed while we waited for its lock
-                pending.fail(room_not_found())
+                outcomes[i] = room_not_found()
                 continue
             version = first[1]
             first[1] += 1
@@ -272,29 +287,27 @@ class Ingest:
                 first[0] += 1
                 audience = Audience.room_subscribers(room.id)
             else:
-                conversation_id, seq = await queries.next_private_seq(
-                    s, room.id, pending.user.id, recipient.id
+                conversation_id, seq = queries.take_private_position(
+                    conn, room.id, pending.user_id, recipient.id
                 )
-                audience = Audience.members(room.id, [pending.user.id, recipient.id], version)
+                audience = Audience.members(room.id, [pending.user_id, recipient.id], version)
             rows.append(
                 {
                     "room_id": room.id,
                     "conversation_id": conversation_id,
                     "seq": seq,
-                    "sender_id": pending.user.id,
+                    "sender_id": pending.user_id,
                     "recipient_id": recipient.id if recipient else None,
                     "body": pending.data.body,
                     "client_id": pending.data.client_id,
                     "created_at": now,
                 }
             )
-            placed.append((pending, room, recipient, seq, audience))
-        if not rows:
-            return []
-        ids = await queries.insert_messages(s, rows)
+            placed.append((i, room, recipient, seq, audience))
+        ids = queries.insert_messages(conn, rows) if rows else []
         senders: dict[int, UserOut] = {}
-        stored = []
-        for (pending, room, recipient, seq, audience), message_id in zip(placed, ids, strict=True):
+        for (i, room, recipient, seq, audience), message_id in zip(placed, ids, strict=True):
+            pending = batch[i]
             user = pending.user
             sender = senders.get(user.id)
             if sender is None:
@@ -310,10 +323,10 @@ class Ingest:
                 client_id=pending.data.client_id,
             )
             # the sender's indicator goes down before their message arrives
-            tx.after_commit(self._typing_stopped(room, user, recipient))
-            publish(tx, MessageEvent(**dict(out)), audience)
-            stored.append((pending, out))
-        return stored
+            steps.after_commit(self._typing_stopped(room, user, recipient))
+            publish(steps, MessageEvent(**dict(out)), audience)
+            outcomes[i] = out
+        return [outcome if outcome is not None else room_not_found() for outcome in outcomes]
 
     def _typing_stopped(self, room: Room, user: User, recipient: User | None) -> AfterCommit:
         return lambda: self.typing.stopped(room, user, recipient)

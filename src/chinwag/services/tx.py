@@ -17,8 +17,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chinwag.db.engine import Database
@@ -36,10 +37,11 @@ AfterCommit = Callable[[], Awaitable[None]]
 
 
 @dataclass
-class Tx:
-    s: AsyncSession
+class Steps:
+    """What a transaction announces: events and live work, in the order they were asked for,
+    and revocations to hold before its commit."""
+
     revocations: list[Revocation] = field(default_factory=list)
-    # events to publish and other live work (typing), in the order they were asked for
     steps: list[Event | AfterCommit] = field(default_factory=list)
 
     def publish(self, event: str, data: dict[str, Any], *audiences: Audience) -> None:
@@ -53,6 +55,14 @@ class Tx:
         self.revocations.append(revocation)
 
 
+@dataclass
+class Tx(Steps):
+    s: AsyncSession = field(kw_only=True)
+
+
+T = TypeVar("T")
+
+
 class Committer:
     def __init__(self, db: Database, realtime: Realtime) -> None:
         self.db = db
@@ -61,7 +71,7 @@ class Committer:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
         async with self.db.uncommitted() as s:
-            tx = Tx(s)
+            tx = Tx(s=s)
             yield tx
             hold = await self.realtime.hold(tx.revocations) if tx.revocations else None
             try:
@@ -72,6 +82,21 @@ class Committer:
                 raise
         if hold is not None:
             await self.realtime.apply(hold)
+        await self._announce(tx)
+
+    async def run(self, work: Callable[[Connection, Steps], T]) -> T:
+        """Run ``work`` — synchronous statements on one connection, nothing awaited — in a
+        write transaction (``Database.run_write``: on SQLite one hop to the writer thread for
+        the whole of it), commit, then announce what it queued, as ``transaction`` does.
+        Revocations are not supported here (nothing to hold them across the hop)."""
+        steps = Steps()
+        result = await self.db.run_write(lambda conn: work(conn, steps))
+        if steps.revocations:
+            raise RuntimeError("Committer.run cannot hold revocations")
+        await self._announce(steps)
+        return result
+
+    async def _announce(self, tx: Steps) -> None:
         for step in tx.steps:
             if isinstance(step, Event):
                 await self.realtime.emit(step.name, step.data, *step.audiences)
