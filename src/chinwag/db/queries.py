@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, case, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    Select,
+    String,
+    Table,
+    any_,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, CursorResult
@@ -215,19 +232,49 @@ async def bump_version(s: AsyncSession, room_id: int) -> int | None:
 _messages = cast(Table, Message.__table__)
 _rooms = cast(Table, Room.__table__)
 _memberships = cast(Table, Membership.__table__)
-_FIND_STORED = (
-    select(_rooms.c.code, _messages.c.sender_id, _messages.c.client_id, _messages.c.id)
-    .join(_rooms, _rooms.c.id == _messages.c.room_id)
-    .where(
-        _rooms.c.code.in_(bindparam("codes", expanding=True)),
-        _messages.c.sender_id.in_(bindparam("senders", expanding=True)),
-        _messages.c.client_id.in_(bindparam("client_ids", expanding=True)),
+
+
+def _one_of(column: Any, name: str, item: Any) -> dict[str, ColumnElement[bool]]:
+    """``column`` is one of the list bound as ``name``, per dialect, as one statement text
+    whatever the list's length (an expanding IN renders, and PostgreSQL prepares, one text
+    per length): SQLite reads the list from JSON, PostgreSQL takes an array."""
+    return {
+        "sqlite": column.in_(
+            select(literal_column("value")).select_from(func.json_each(bindparam(name)))
+        ),
+        "postgresql": column == any_(bindparam(name, type_=ARRAY(item))),
+    }
+
+
+def _bind(conn: Connection, params: dict[str, list[Any]]) -> dict[str, Any]:
+    """The lists of a ``_one_of`` statement as this dialect binds them."""
+    if conn.dialect.name == "sqlite":
+        return {key: json.dumps(value) for key, value in params.items()}
+    return dict(params)
+
+
+def _find_stored(dialect: str) -> Select[str, int, str, int]:
+    return (
+        select(_rooms.c.code, _messages.c.sender_id, _messages.c.client_id, _messages.c.id)
+        .join(_rooms, _rooms.c.id == _messages.c.room_id)
+        .where(
+            _one_of(_rooms.c.code, "codes", String)[dialect],
+            _one_of(_messages.c.sender_id, "senders", BigInteger)[dialect],
+            _one_of(_messages.c.client_id, "client_ids", String)[dialect],
+        )
     )
-)
-_MEMBER_PAIRS = select(_memberships.c.room_id, _memberships.c.user_id).where(
-    _memberships.c.room_id.in_(bindparam("rooms", expanding=True)),
-    _memberships.c.user_id.in_(bindparam("users", expanding=True)),
-)
+
+
+def _member_pairs(dialect: str) -> Select[Any]:
+    return select(_memberships.c.room_id, _memberships.c.user_id).where(
+        _one_of(_memberships.c.room_id, "rooms", BigInteger)[dialect],
+        _one_of(_memberships.c.user_id, "users", BigInteger)[dialect],
+    )
+
+
+_DIALECTS = ("sqlite", "postgresql")
+_FIND_STORED = {d: _find_stored(d) for d in _DIALECTS}
+_MEMBER_PAIRS = {d: _member_pairs(d) for d in _DIALECTS}
 _TAKE_POSITIONS = (
     update(_rooms)
     .where(_rooms.c.id == bindparam("room"))
@@ -250,14 +297,12 @@ def find_stored_client_ids(
     """Which of a batch of sends are already stored, in one statement: (room code, sender,
     client_id) -> message id, for every message of these senders under these client_ids in
     rooms with these codes (client_ids are random, so little else comes back)."""
-    result = conn.execute(
-        _FIND_STORED,
-        {
-            "codes": list(room_codes),
-            "senders": list(sender_ids),
-            "client_ids": list(client_ids),
-        },
-    )
+    params: dict[str, list[Any]] = {
+        "codes": list(room_codes),
+        "senders": list(sender_ids),
+        "client_ids": list(client_ids),
+    }
+    result = conn.execute(_FIND_STORED[conn.dialect.name], _bind(conn, params))
     return {(code, int(sender), client): int(i) for code, sender, client, i in result}
 
 
@@ -270,18 +315,24 @@ async def get_message_and_room(s: AsyncSession, message_id: int) -> tuple[Messag
 
 
 # The writer's statements run synchronously on one connection (``Database.run_write``).
-_ROOMS_BY_CODE = select(_rooms.c.id, _rooms.c.code, _rooms.c.version).where(
-    _rooms.c.code.in_(bindparam("codes", expanding=True))
-)
+_ROOMS_BY_CODE = {
+    d: select(_rooms.c.id, _rooms.c.code, _rooms.c.version).where(
+        _one_of(_rooms.c.code, "codes", String)[d]
+    )
+    for d in _DIALECTS
+}
 _users = cast(Table, User.__table__)
-_USERS_BY_KEY = select(_users.c.id, _users.c.username, _users.c.username_key).where(
-    _users.c.username_key.in_(bindparam("keys", expanding=True))
-)
+_USERS_BY_KEY = {
+    d: select(_users.c.id, _users.c.username, _users.c.username_key).where(
+        _one_of(_users.c.username_key, "keys", String)[d]
+    )
+    for d in _DIALECTS
+}
 
 
 def get_room_rows(conn: Connection, codes: set[str]) -> dict[str, Room]:
     """Rooms by code (id, code and version only; not in any session)."""
-    result = conn.execute(_ROOMS_BY_CODE, {"codes": list(codes)})
+    result = conn.execute(_ROOMS_BY_CODE[conn.dialect.name], _bind(conn, {"codes": list(codes)}))
     return {
         code: Room(id=int(room_id), code=code, version=int(version))
         for room_id, code, version in result
@@ -290,7 +341,7 @@ def get_room_rows(conn: Connection, codes: set[str]) -> dict[str, Room]:
 
 def get_user_rows(conn: Connection, keys: set[str]) -> dict[str, User]:
     """Users by casefolded username (id and usernames only; not in any session)."""
-    result = conn.execute(_USERS_BY_KEY, {"keys": list(keys)})
+    result = conn.execute(_USERS_BY_KEY[conn.dialect.name], _bind(conn, {"keys": list(keys)}))
     return {
         key: User(id=int(user_id), username=username, username_key=key)
         for user_id, username, key in result
@@ -303,7 +354,8 @@ def get_member_pairs(
     """Which of these users are members of which of these rooms: (room id, user id) pairs."""
     if not room_ids or not user_ids:
         return set()
-    result = conn.execute(_MEMBER_PAIRS, {"rooms": list(room_ids), "users": list(user_ids)})
+    params: dict[str, list[Any]] = {"rooms": list(room_ids), "users": list(user_ids)}
+    result = conn.execute(_MEMBER_PAIRS[conn.dialect.name], _bind(conn, params))
     return {(int(room_id), int(user_id)) for room_id, user_id in result}
 
 
