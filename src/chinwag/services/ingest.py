@@ -113,16 +113,16 @@ class Ingest:
                 batch = self._take()
                 try:
                     await self._write(batch)
-                except BaseException as exc:
+                except Exception as exc:  # the database failed: each send says so
                     for pending in batch:
                         pending.fail(exc)
-                    if not isinstance(exc, Exception):
-                        raise
+                except BaseException:  # cancelled (shutting down): nothing more is stored
+                    self._queue.extendleft(reversed(batch))
+                    raise
         finally:
             self._writer = None
-            if self._queue:  # cancelled with sends still queued: they are not stored
-                while self._queue:
-                    self._queue.popleft().done.cancel()
+            while self._queue:
+                self._queue.popleft().done.cancel()
 
     def _take(self) -> list[Pending]:
         """Up to a batch of queued sends; a second send of one client_id waits for the next
