@@ -25,8 +25,13 @@ def raise_open_files() -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
+# decided once, before this process pins itself to one core
+CORES = len(os.sched_getaffinity(0))
+PIN = CORES >= 2 and {SERVER_CORE, LOAD_CORE} <= os.sched_getaffinity(0)
+
+
 def can_pin() -> bool:
-    return len(os.sched_getaffinity(0)) >= 2 and (os.cpu_count() or 1) >= 2
+    return PIN
 
 
 def pin_self_to_load_core() -> None:

@@ -82,6 +82,7 @@ class Chinwag:
         self.tmp: Path | None = None
         self.database: str | None = None
         self.prefix: str | None = None
+        self.database_url = ""
 
     async def start(self, users: int, rooms: Sequence[Sequence[int]]) -> Seeded:
         self.tmp = Path(tempfile.mkdtemp(prefix="chinwag-bench-"))
@@ -91,15 +92,14 @@ class Chinwag:
             self.database = f"chinwag_bench_{secrets.token_hex(5)}"
             procs.psql(f"CREATE DATABASE {self.database}")
             env["CHINWAG_DATABASE_URL"] = f"{PG}/{self.database}"
-        database_url = env.get("CHINWAG_DATABASE_URL") or (
+        self.database_url = env.get("CHINWAG_DATABASE_URL") or (
             f"sqlite+aiosqlite:///{self.tmp / 'node-0' / 'chinwag.db'}"
         )
         if self.nodes > 1:
             self.prefix = f"bench-{secrets.token_hex(5)}"
             env |= {"CHINWAG_REDIS_URL": REDIS_URL, "CHINWAG_REDIS_PREFIX": self.prefix}
         chinwag = [sys.executable, "-m", "chinwag"]
-        subprocess.run([*chinwag, "migrate"], env=env, check=True, capture_output=True)
-        seeded = await seed(database_url, users, rooms)
+        seeded: Seeded | None = None
         for node in range(self.nodes):
             port = procs.free_port()
             node_env = {**env, "CHINWAG_DATA_DIR": str(self.tmp / f"node-{node}")}
@@ -107,8 +107,10 @@ class Chinwag:
                 node_env["CHINWAG_NODE_NAME"] = f"bench-{node}"
             log = self.tmp / f"server-{node}.log"
             with log.open("ab") as out:
+                # the first node migrates the database; the others start on it
+                skip = ["--skip-migrations"] if node else []
                 proc = subprocess.Popen(
-                    procs.pinned([*chinwag, "serve", "--skip-migrations", "--port", str(port)]),
+                    procs.pinned([*chinwag, "serve", *skip, "--port", str(port)]),
                     env=node_env,
                     stdout=out,
                     stderr=subprocess.STDOUT,
@@ -116,6 +118,9 @@ class Chinwag:
             self.procs.append(proc)
             self.urls.append(f"http://127.0.0.1:{port}")
             await wait_ready(self.urls[-1], proc, log, timeout=60)
+            if seeded is None:  # migrated, and no client has connected yet
+                seeded = await seed(self.database_url, users, rooms)
+        assert seeded is not None
         return seeded
 
     def server_pids(self) -> list[int]:
