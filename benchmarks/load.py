@@ -13,7 +13,7 @@ import contextlib
 import os
 import time
 from array import array
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,9 +104,9 @@ class Tracker:
     def complete(self) -> bool:
         return self.delivered >= self.expected and self.pending_acks == 0
 
-    async def drain(self, timeout: float) -> None:
-        """Wait until everything expected came and every ack is in, or ``timeout``."""
-        deadline = time.perf_counter() + timeout
+    async def drain(self, within: float) -> None:
+        """Wait until everything expected came and every ack is in, or ``within`` s passed."""
+        deadline = time.perf_counter() + within
         while not self.complete():
             left = deadline - time.perf_counter()
             if left <= 0:
@@ -200,7 +200,7 @@ class Fleet:
                 try:
                     if left <= 0:
                         raise TimeoutError
-                    ack = await conn.call(ENTER_EVENT, {"room": room}, timeout=left)
+                    ack = await conn.call(ENTER_EVENT, {"room": room}, within=left)
                 except (Exception, TimeoutError) as error:
                     code = type(error).__name__
                 else:
@@ -243,9 +243,7 @@ async def open_loop(
             tracker.send(conn, room, fleet.tag(), recipients)
 
     spread = 1 / rate / max(1, len(senders))  # the rooms' senders do not fire together
-    await asyncio.gather(
-        *(sender(c, r, n, i * spread) for i, (c, r, n) in enumerate(senders))
-    )
+    await asyncio.gather(*(sender(c, r, n, i * spread) for i, (c, r, n) in enumerate(senders)))
     return time.perf_counter() - began
 
 
@@ -267,10 +265,12 @@ async def closed_loop(
 
 @dataclass
 class Window:
-    """Server, helper and load-generator CPU, and wall time, over one measurement."""
+    """Server, helper and load-generator CPU, and wall time, over one measurement.
+    ``helper_pids`` is asked again at the end: a database backend that a pool opened during
+    the window is counted too (from zero)."""
 
     server_pids: list[int]
-    helper_pids: dict[str, list[int]]
+    helper_pids: Callable[[], dict[str, list[int]]] = dict
     server: procs.CpuMeter = field(init=False)
     helpers: dict[str, procs.CpuMeter] = field(init=False)
     began: float = 0.0
@@ -278,10 +278,11 @@ class Window:
 
     def __post_init__(self) -> None:
         self.server = procs.CpuMeter(self.server_pids)
-        self.helpers = {name: procs.CpuMeter(pids) for name, pids in self.helper_pids.items()}
+        self.helpers = {}
 
     def start(self) -> None:
         self.server.start()
+        self.helpers = {name: procs.CpuMeter(pids) for name, pids in self.helper_pids().items()}
         for meter in self.helpers.values():
             meter.start()
         self.began = time.perf_counter()
@@ -293,8 +294,10 @@ class Window:
             "server_cpu_s": round(self.server.read(), 3),
             "load_cpu_s": round(_own_cpu() - self.load_cpu, 3),
         }
+        now = self.helper_pids()
         for name, meter in self.helpers.items():
-            result[f"{name}_cpu_s"] = round(meter.read(), 3)
+            pids = sorted(set(meter.pids) | set(now.get(name, [])))
+            result[f"{name}_cpu_s"] = round(meter.read(pids), 3)
         return result
 
 

@@ -90,9 +90,7 @@ class CpuMeter:
 
     def read(self, pids: list[int] | None = None) -> float:
         assert self.started is not None, "start() first"
-        return sum(
-            cpu_seconds(pid) - self.started.get(pid, 0.0) for pid in (pids or self.pids)
-        )
+        return sum(cpu_seconds(pid) - self.started.get(pid, 0.0) for pid in (pids or self.pids))
 
 
 def processes_named(comm: str) -> list[int]:
@@ -128,7 +126,7 @@ def postgres_backend_pids(database: str) -> list[int]:
             "-d",
             "test",
             "-qAtc",
-            f"SELECT pid FROM pg_stat_activity WHERE datname = '{database}'",
+            f"SELECT pid FROM pg_stat_activity WHERE datname = '{database}'",  # noqa: S608 - our name
         ],
         check=True,
         capture_output=True,

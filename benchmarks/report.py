@@ -272,12 +272,20 @@ def plot(results: dict[str, Any], path: Path) -> None:
             steps = [s for s in o.get("steps", []) if s.get("p99_ms") is not None]
             if not steps:
                 continue
-            load = [s["rate_per_sender"] * s["senders"] * (s["expected"] / max(1, s["sent"]))
-                    for s in steps]
+            load = [
+                s["rate_per_sender"] * s["senders"] * (s["expected"] / max(1, s["sent"]))
+                for s in steps
+            ]
             color = "tab:orange" if label == REF else "tab:blue"
             ax.plot(load, [s["p99_ms"] for s in steps], "o-", color=color, label=f"{label} p99")
-            ax.plot(load, [s["p50_ms"] for s in steps], "s--", color=color, alpha=0.6,
-                    label=f"{label} p50")
+            ax.plot(
+                load,
+                [s["p50_ms"] for s in steps],
+                "s--",
+                color=color,
+                alpha=0.6,
+                label=f"{label} p50",
+            )
         ax.axhline(100, color="grey", linewidth=0.8, linestyle=":")
         ax.set_xscale("log")
         ax.set_yscale("log")

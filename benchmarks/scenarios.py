@@ -37,9 +37,7 @@ class Sizes:
     scale: float = 1.0
     a_rooms: int = 20
     a_members: int = 50
-    a_rates: list[float] = field(
-        default_factory=lambda: [2, 5, 10, 20, 40, 70, 100, 150, 200, 300]
-    )
+    a_rates: list[float] = field(default_factory=lambda: [2, 5, 10, 20, 40, 70, 100, 150, 200, 300])
     a_seconds: float = 5.0
     b_members: int = 1000
     b_rates: list[float] = field(default_factory=lambda: [2, 5, 10])
@@ -122,7 +120,7 @@ async def session(
         pids = target.server_pids()
         if rss is not None:
             rss["before_kb"] = sum(procs.rss_kb(p) for p in pids)
-        window = Window(pids, {})
+        window = Window(pids)
         window.start()
         conns = await fleet.connect(
             target.urls, seeded.cookies, time.perf_counter() + sizes.phase_cap_s
@@ -135,8 +133,9 @@ async def session(
             "failures": dict(fleet.connect_failures),
             "per_s": round(connected / connect["wall_s"], 1) if connect["wall_s"] else None,
         }
-        room_of = [code for code, members in zip(seeded.room_codes, rooms, strict=True)
-                   for _ in members]
+        room_of = [
+            code for code, members in zip(seeded.room_codes, rooms, strict=True) for _ in members
+        ]
         pairs = [(c, room_of[i]) for i, c in enumerate(conns) if c is not None]
         window.start()
         entered, refused = await fleet.enter(
@@ -162,7 +161,7 @@ async def measure(
     """One open-loop step: ``rate`` msg/s from each sender for ``seconds``, then drain."""
     tracker = Tracker()
     s.fleet.tracker = tracker
-    window = Window(s.target.server_pids(), s.target.helper_pids())
+    window = Window(s.target.server_pids(), s.target.helper_pids)
     window.start()
     sending = await open_loop(tracker, s.fleet, senders, rate, seconds)
     await tracker.drain(drain)
@@ -190,8 +189,11 @@ def rates(result: dict[str, Any], sending: float) -> dict[str, Any]:
 def passes(step: dict[str, Any]) -> bool:
     p99 = step["p99_ms"]
     ratio = step["delivery_ratio"] or 0
-    return ratio >= PASS_DELIVERY and step["duplicates"] == 0 and p99 is not None and (
-        p99 < PASS_P99_MS
+    return (
+        ratio >= PASS_DELIVERY
+        and step["duplicates"] == 0
+        and p99 is not None
+        and (p99 < PASS_P99_MS)
     )
 
 
@@ -211,14 +213,24 @@ async def rooms_stepped(target: Target, sizes: Sizes) -> dict[str, Any]:
     async with session(target, layout(rooms, members), sizes) as s:
         steps = []
         for rate in sizes.a_rates:
-            step = await measure(
-                s, senders_of(s, rooms, members), rate, sizes.a_seconds, sizes.drain_s
-            )
-            step["passed"] = passes(step)
-            steps.append(step)
+            # on a shared machine one scheduling stall fails a step: a failed step is run
+            # once more, and only a second failure ends the stepping (both are recorded)
+            for attempt in (1, 2):
+                step = await measure(
+                    s, senders_of(s, rooms, members), rate, sizes.a_seconds, sizes.drain_s
+                )
+                step["passed"] = passes(step)
+                step["attempt"] = attempt
+                steps.append(step)
+                if step["passed"]:
+                    break
             if not step["passed"]:
                 break
-        best = next((st for st in reversed(steps) if st["passed"]), None)
+        best = max(
+            (st for st in steps if st["passed"]),
+            key=lambda st: st["deliveries_per_s"],
+            default=None,
+        )
         return {
             "rooms": rooms,
             "members": members,
@@ -282,7 +294,7 @@ async def ingest(target: Target, sizes: Sizes) -> dict[str, Any]:
     async with session(target, [[i] for i in range(n)], sizes) as s:
         tracker = Tracker()
         s.fleet.tracker = tracker
-        window = Window(target.server_pids(), target.helper_pids())
+        window = Window(target.server_pids(), target.helper_pids)
         window.start()
         senders = [(c, s.codes[i], 1) for i, c in enumerate(s.conns) if c is not None]
         sending = await closed_loop(tracker, s.fleet, senders, sizes.d_seconds)
@@ -356,7 +368,7 @@ async def cross_check(target: Target, sizes: Sizes) -> dict[str, Any]:
         await tracker.drain(sizes.drain_s)
         sent = set(tracker.sent_at)
         deadline = time.perf_counter() + sizes.drain_s
-        while time.perf_counter() < deadline and any(len(c) < len(sent) for c in counts):
+        while time.perf_counter() < deadline and any(len(c) < len(sent) for c in counts):  # noqa: ASYNC110
             await asyncio.sleep(0.05)
         summary = tracker.summary()
         return {

@@ -42,8 +42,8 @@ BENCH_ENV = {
 }
 
 
-async def wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
+async def wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, within: float) -> None:
+    deadline = time.monotonic() + within
     async with aiohttp.ClientSession() as http:
         while time.monotonic() < deadline:
             if proc.poll() is not None:
@@ -117,7 +117,7 @@ class Chinwag:
                 )
             self.procs.append(proc)
             self.urls.append(f"http://127.0.0.1:{port}")
-            await wait_ready(self.urls[-1], proc, log, timeout=60)
+            await wait_ready(self.urls[-1], proc, log, within=60)
             if seeded is None:  # migrated, and no client has connected yet
                 seeded = await seed(self.database_url, users, rooms)
         assert seeded is not None
@@ -201,7 +201,7 @@ class Reference:
                 stderr=subprocess.STDOUT,
             )
         self.urls = [f"http://127.0.0.1:{port}"]
-        await wait_ready(self.urls[0], self.proc, log, timeout=30)
+        await wait_ready(self.urls[0], self.proc, log, within=30)
         run = secrets.token_hex(3)
         return Seeded([""] * users, [f"ref-{run}-{k}" for k in range(len(rooms))])
 

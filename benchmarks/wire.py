@@ -112,8 +112,8 @@ class Conn:
         send.add_done_callback(lambda done: done.cancelled() or done.exception())
         return future
 
-    async def call(self, event: str, data: Any, timeout: float = 30) -> Any:
-        return await asyncio.wait_for(self.call_nowait(event, data), timeout)
+    async def call(self, event: str, data: Any, within: float = 30) -> Any:
+        return await asyncio.wait_for(self.call_nowait(event, data), within)
 
     async def close(self) -> None:
         if self.ws is not None and not self.ws.closed:
