@@ -190,8 +190,9 @@ class Fleet:
     async def enter(
         self, pairs: Sequence[tuple[Conn, str]], deadline: float, concurrency: int | None = None
     ) -> tuple[int, dict[str, int]]:
-        """Each connection enters its room; returns (entered, refusals by code)."""
-        gate = asyncio.Semaphore(concurrency or len(pairs) or 1)
+        """Each connection enters its room, at most ``concurrency`` (default: as many as
+        handshakes) at a time; returns (entered, refusals by code)."""
+        gate = asyncio.Semaphore(concurrency or self.concurrency)
         refused: dict[str, int] = {}
 
         async def one(conn: Conn, room: str) -> bool:

@@ -198,9 +198,11 @@ def passes(step: dict[str, Any]) -> bool:
 
 
 def senders_of(s: Session, rooms: int, members: int) -> list[tuple[Conn, str, int]]:
+    """Each room's first open connection sends; every member is expected to receive."""
     found = []
     for r in range(rooms):
-        conn = s.conns[r * members]
+        room = s.conns[r * members : (r + 1) * members]
+        conn = next((c for c in room if c is not None and not c.closed.is_set()), None)
         if conn is not None:
             found.append((conn, s.codes[r], members))
     return found
@@ -332,7 +334,7 @@ async def nodes(target: Target, sizes: Sizes) -> dict[str, Any]:
                     step[f"{helper}_cpu_s"] / delivered * 1e6, 1
                 )
         step["nodes"] = len(target.urls) if target.urls else 1
-        return step | {"rooms": rooms, "members": members, "connect": s.connect}
+        return step | {"rooms": rooms, "members": members, "connect": s.connect, "enter": s.enter}
 
 
 async def cross_check(target: Target, sizes: Sizes) -> dict[str, Any]:
