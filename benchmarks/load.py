@@ -146,6 +146,7 @@ class Fleet:
         self.tracker = Tracker()
         self.concurrency = concurrency
         self.connect_failures: dict[str, int] = {}
+        self.entered: set[int] = set()  # id() of the connections whose enter was acked ok
         self.next_tag = 1
 
     def tag(self) -> int:
@@ -206,6 +207,7 @@ class Fleet:
                     code = type(error).__name__
                 else:
                     if isinstance(ack, dict) and ack.get("ok"):
+                        self.entered.add(id(conn))
                         return True
                     code = str((ack or {}).get("error", {}).get("code", "bad_ack"))
                 refused[code] = refused.get(code, 0) + 1

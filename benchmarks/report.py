@@ -114,7 +114,8 @@ def summary_rows(results: dict[str, Any]) -> list[tuple[str, Any, Any, str]]:
             rows.append(
                 (
                     f"(b) one room of {sizes['b_members']}, 1 sender at {fmt(rate)} msg/s: p99 ms"
-                    f" (delivered {fmt(ours.get('delivery_ratio'), 4)})",
+                    f" (Chinwag delivered {fmt(ours.get('delivery_ratio'), 4)} of what it owed"
+                    f" {fmt(ours.get('recipients'))} entered clients)",
                     ours.get("p99_ms"),
                     theirs.get("p99_ms"),
                     "lower is better",
@@ -175,8 +176,8 @@ def summary_rows(results: dict[str, Any]) -> list[tuple[str, Any, Any, str]]:
         rows.append(
             (
                 f"(f) {sizes['b_members']:,} clients entering one room: s until all entered "
-                f"(Chinwag after connecting in {fmt(fe.get('connect_s'))} s; "
-                "reference: connect + enter)",
+                f"(Chinwag: {fmt(fe.get('entered'))} entered, after connecting in "
+                f"{fmt(fe.get('connect_s'))} s; reference: connect + enter)",
                 fe.get("enter_s"),
                 re_.get("connect_and_enter_s"),
                 "lower is better",

@@ -198,13 +198,15 @@ def passes(step: dict[str, Any]) -> bool:
 
 
 def senders_of(s: Session, rooms: int, members: int) -> list[tuple[Conn, str, int]]:
-    """Each room's first open connection sends; every member is expected to receive."""
+    """Each room's first open connection sends; the room's open connections that entered
+    it are expected to receive (a client the server refused or dropped is not)."""
     found = []
     for r in range(rooms):
         room = s.conns[r * members : (r + 1) * members]
-        conn = next((c for c in room if c is not None and not c.closed.is_set()), None)
-        if conn is not None:
-            found.append((conn, s.codes[r], members))
+        live = [c for c in room if c is not None and not c.closed.is_set()]
+        live = [c for c in live if id(c) in s.fleet.entered]
+        if live:
+            found.append((live[0], s.codes[r], len(live)))
     return found
 
 
@@ -262,6 +264,7 @@ async def big_room(target: Target, sizes: Sizes) -> dict[str, Any]:
         for rate in sizes.b_rates:
             step = await measure(s, sender, rate, sizes.b_seconds, sizes.b_drain_s)
             step["passed"] = passes(step)
+            step["recipients"] = sender[0][2] if sender else 0
             steps.append(step)
         return {"members": n, "enter": entered, "steps": steps, "connect": s.connect}
 
