@@ -42,9 +42,11 @@ class Conn:
 
     async def connect(self, cookie: str | None = None, auth: Any = None) -> None:
         headers = {"Cookie": cookie} if cookie else {}
-        # no permessage-deflate (compress=0), as the reference server does not enable it
+        # no permessage-deflate (compress=0), as the reference server does not enable it;
+        # websocket PING frames are answered (uvicorn sends them every 20 s and closes the
+        # connection when no PONG comes within 20 s), Engine.IO pings in ``_read``
         self.ws = await self.http.ws_connect(
-            self.url, headers=headers, compress=0, autoping=False, max_msg_size=0
+            self.url, headers=headers, compress=0, autoping=True, max_msg_size=0
         )
         open_packet = await self.ws.receive_str()
         if not open_packet.startswith("0"):
