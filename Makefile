@@ -1,5 +1,5 @@
 # The two commands a newcomer needs: `make run` and `make test`. See README.md.
-.PHONY: run test check setup setup-test clean
+.PHONY: run test check bench setup setup-test clean
 
 run: setup
 	.venv/bin/chinwag serve --host $${HOST:-127.0.0.1} --port $${PORT:-8000}
@@ -9,6 +9,11 @@ test: setup-test
 
 check: setup-test
 	bash scripts/check
+
+# every benchmark against Chinwag and the Node socket.io reference (minutes; see
+# docs/performance.md); `make bench BENCH_ARGS=--quick` for a smoke run
+bench:
+	bash scripts/bench $(BENCH_ARGS)
 
 setup:
 	bash scripts/setup

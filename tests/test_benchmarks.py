@@ -1,0 +1,81 @@
+"""The benchmark harness end to end at its smallest scale: real Chinwag servers (SQLite,
+PostgreSQL, two nodes through Redis), the Node socket.io reference, this repository's load
+generator and the official python-socketio client. Counts only, never timings: everything
+expected is delivered once, every acked message is stored, every scenario is reported."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from benchmarks.report import POSTGRES, REF, SQLITE, TWO_NODES
+from benchmarks.targets import reference_available
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIOS = {
+    "x": [SQLITE],
+    "a": [SQLITE],
+    "f": [SQLITE],
+    "c": [SQLITE],
+    "d": [SQLITE, POSTGRES],
+    "e": [POSTGRES, TWO_NODES],
+}
+
+
+def everything_delivered(step: dict[str, Any]) -> None:
+    assert step["sent"] > 0
+    assert step["acked"] == step["sent"], step["ack_errors"]
+    assert step["delivered"] == step["expected"], step
+    assert step["duplicates"] == 0
+
+
+@pytest.mark.timeout(240)
+def test_every_scenario_runs_and_counts_agree(tmp_path: Path) -> None:
+    why_not = reference_available()  # npm ci where node_modules is missing
+    plot = tmp_path / "latency.png"
+    command = [sys.executable, "-m", "benchmarks.run", "--quick", "--results", str(tmp_path)]
+    command += ["--plot", str(plot), *(["--no-reference"] if why_not else [])]
+    run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=230)
+    assert run.returncode == 0, run.stderr[-4000:]
+
+    results = json.loads((tmp_path / "latest.json").read_text())
+    assert results["reference"] == (why_not or "ran")
+    for key, shapes in SCENARIOS.items():
+        targets = results["scenarios"][key]["targets"]
+        assert sorted(targets) == sorted(shapes + ([] if why_not else [REF])), key
+        for label, outcome in targets.items():
+            assert "error" not in outcome, (key, label, outcome)
+
+    for label, x in results["scenarios"]["x"]["targets"].items():
+        clients = x["official_clients"]
+        assert x["generator_delivered"] == x["sent"] * x["generator_clients"], label
+        assert x["official_delivered"] == x["sent"] * clients, label
+        assert x["generator_duplicates"] == x["official_duplicates"] == 0
+        assert x["agree"] is True
+    for a in results["scenarios"]["a"]["targets"].values():
+        assert a["enter"]["entered"] == a["rooms"] * a["members"]
+        assert a["steps"]
+        # at this scale the lowest rate is far below any server's capacity
+        everything_delivered(a["steps"][0])
+    for f in results["scenarios"]["f"]["targets"].values():
+        assert f["enter"]["entered"] == f["members"]
+        everything_delivered(f["steps"][0])
+    for c in results["scenarios"]["c"]["targets"].values():
+        assert c["connected"] == c["entered"] == c["connections"]
+        assert c["connect_failures"] == {}
+    for label, d in results["scenarios"]["d"]["targets"].items():
+        assert d["acked"] > 0 and d["ack_errors"] == {}
+        assert d["delivered"] == d["expected"] and d["duplicates"] == 0
+        if label != REF:
+            assert d["stored"] == d["acked"], label  # every acked message was kept
+    for e in results["scenarios"]["e"]["targets"].values():
+        everything_delivered(e)
+    assert results["scenarios"]["e"]["targets"][TWO_NODES]["nodes"] == 2
+
+    for heading in ("(a)", "(b)", "(c)", "(d)", "(e)", "(f)", "(x)"):
+        assert f"| {heading}" in run.stdout or f"{heading} " in run.stdout, heading
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
