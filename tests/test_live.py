@@ -341,7 +341,8 @@ async def test_entering_answers_the_first_page_and_presence_list_pages_everyone_
 ) -> None:
     people = [make_user() for _ in range(2 * PAGE + 1)]
     owner, *others = people
-    code = room_with(owner, *others)
+    away = [make_user() for _ in range(3)]  # members who are not online: never listed
+    code = room_with(owner, *others, *away)
     by_name = sorted((p.username for p in people), key=str.casefold)
     async with online(*people) as clients:
         for client in clients[:-1]:

@@ -208,6 +208,21 @@ async def list_members(s: AsyncSession, room_id: int) -> list[User]:
     return list(result.scalars())
 
 
+async def list_members_page(
+    s: AsyncSession, room_id: int, *, after: str | None, limit: int
+) -> list[User]:
+    """The room's first ``limit`` members by username whose key sorts after ``after``."""
+    query = (
+        select(User)
+        .join(Membership, Membership.user_id == User.id)
+        .where(Membership.room_id == room_id)
+    )
+    if after is not None:
+        query = query.where(User.username_key > after)
+    result = await s.execute(query.order_by(User.username_key).limit(limit))
+    return list(result.scalars())
+
+
 async def list_member_ids(s: AsyncSession, room_id: int) -> list[int]:
     result = await s.execute(select(Membership.user_id).where(Membership.room_id == room_id))
     return list(result.scalars())

@@ -190,7 +190,7 @@ class LiveService:
                 raise Forbidden("You are no longer a member of this room.", code="not_member")
             if await self._add(conn_id, room.id, user.id):
                 self._changed(room.id, user.id, online=True)
-        online = await self._page(await self._online(room.id, user.id), None, None)
+        online = await self._page(room.id, await self._online(room.id, user.id), None, None)
         return room_view, online, room.last_seq
 
     async def exit(self, user: User, conn_id: str, code: str) -> None:
@@ -334,10 +334,25 @@ class LiveService:
                 Audience.room_subscribers(room_id),
             )
 
-    async def _page(self, online: set[int], after: str | None, limit: int | None) -> OnlinePage:
+    async def _page(
+        self, room_id: int, online: set[int], after: str | None, limit: int | None
+    ) -> OnlinePage:
+        """A page of the online users. Up to two pages of them are read by id; more, by
+        walking the members in username order, two pages a statement, keeping those online
+        until the page is full: no statement binds every online id."""
         limit = min(limit or self._page_size, self._page_size)
+        step_size = 2 * (limit + 1)
         async with self.db.read() as s:
-            users = await queries.get_users_page(s, online, after=after, limit=limit + 1)
+            if len(online) <= 2 * self._page_size:
+                users = await queries.get_users_page(s, online, after=after, limit=limit + 1)
+            else:
+                users = []
+                while len(users) <= limit:
+                    step = await queries.list_members_page(s, room_id, after=after, limit=step_size)
+                    users += [u for u in step if u.id in online]
+                    if len(step) < step_size:
+                        break
+                    after = step[-1].username_key
         more = len(users) > limit
         users = users[:limit]
         return OnlinePage(users, len(online), users[-1].username_key if more else None)
@@ -419,7 +434,7 @@ class LiveService:
         async with self.db.read() as s:
             room = await access_room(s, user, code)
         online = await self.presence.online(room.id)  # Redis not answering: 503, try again
-        return await self._page(online, None if after is None else after.casefold(), limit)
+        return await self._page(room.id, online, None if after is None else after.casefold(), limit)
 
     async def list_members(
         self, user: User, code: str, *, online_only: bool, query: str
