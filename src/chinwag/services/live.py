@@ -115,6 +115,7 @@ class LiveService:
         self._flushing: asyncio.Task[None] | None = None
         self._closed = False  # stopping: what changes now is told at once, by ``close``
         self._flush_lock = asyncio.Lock()
+        self._flushes: set[asyncio.Task[None]] = set()  # held: the loop keeps only weak ones
         accounts.on_user_updated.append(self._user_updated)
         counters = backends.counters
         self.enters = RateLimiter(
@@ -277,6 +278,8 @@ class LiveService:
         self._pending.setdefault(room_id, {}).setdefault(user_id, not online)
         if not self._closed and (self._flushing is None or self._flushing.done()):
             self._flushing = asyncio.get_running_loop().create_task(self._flush_later())
+            self._flushes.add(self._flushing)
+            self._flushing.add_done_callback(self._flushes.discard)
 
     async def _went_offline(self, gone: list[RoomUser]) -> None:
         """Users went offline: their typing stops now, their going is in the next batch."""
