@@ -38,7 +38,14 @@ RAISED_LIMITS = {
     "CHINWAG_ROOMS_PER_WINDOW": "1000",
 }
 # A fast typing expiry so the suite can prove it without waiting long.
-SERVER_ENV = {"CHINWAG_LOG_LEVEL": "info", **RAISED_LIMITS, "CHINWAG_TYPING_TTL_SECONDS": "1.5"}
+# A short presence interval (batches come soon) and a small online page (a few people page).
+SERVER_ENV = {
+    "CHINWAG_LOG_LEVEL": "info",
+    **RAISED_LIMITS,
+    "CHINWAG_TYPING_TTL_SECONDS": "1.5",
+    "CHINWAG_PRESENCE_INTERVAL_SECONDS": "0.2",
+    "CHINWAG_PRESENCE_PAGE_SIZE": "3",
+}
 
 SHAPES = ["sqlite", "postgres", "nodes"]
 SHAPED_FIXTURES = ("server", "short_session_server")

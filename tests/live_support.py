@@ -163,3 +163,46 @@ def query_db(server: ServerProcess, sql: str, **params: str | int) -> list[tuple
         args += ["-v", f"{name}={value}"]
     done = subprocess.run(args, input=script, capture_output=True, text=True, check=True)
     return [tuple(line.split("\t")) for line in done.stdout.splitlines() if line]
+
+
+# ---- presence: batches of who came online and who went offline --------------------------------
+def came(username: str, room: str | None = None) -> Callable[[Any], bool]:
+    """Matches a ``presence`` batch in which ``username`` came online (in ``room``)."""
+    return lambda p: (
+        (room is None or p["room"] == room) and username in [u["username"] for u in p["online"]]
+    )
+
+
+def went(username: str | None = None, room: str | None = None) -> Callable[[Any], bool]:
+    """Matches a ``presence`` batch in which ``username`` (anyone: None) went offline."""
+    return lambda p: (
+        (room is None or p["room"] == room)
+        and (username in p["offline"] if username is not None else bool(p["offline"]))
+    )
+
+
+async def presence_fence(fence: Client, user: User, code: str, *receivers: Client) -> None:
+    """``user`` (offline in the room until now) enters it through ``fence``, and every
+    receiver waits for the batch that says so. A node announces in order, so whatever
+    presence the fence's node noted before has reached the receivers once it arrives."""
+    assert (await fence.enter(code))["ok"]
+    for receiver in receivers:
+        await receiver.wait_for("presence", came(user.username, code))
+
+
+async def online_list(client: Client, code: str, limit: int | None = None) -> list[str]:
+    """Everyone online in the room, page by page through ``presence:list``."""
+    names: list[str] = []
+    after = None
+    while True:
+        request: dict[str, Any] = {"room": code}
+        if after is not None:
+            request["after"] = after
+        if limit is not None:
+            request["limit"] = limit
+        ack = await client.call("presence:list", request)
+        assert ack["ok"], ack
+        names += [u["username"] for u in ack["users"]]
+        after = ack["next"]
+        if after is None:
+            return names

@@ -114,11 +114,13 @@ async def test_what_clients_receive_is_exactly_what_the_catalog_describes(
 
         await call(a, "room:enter", {"room": code})
         await call(b, "room:enter", {"room": code})
+        await a.wait_for("presence")  # batched: before the room is gone
         await call(a, "typing", {"room": code, "active": True})
         await call(a, "message:send", {"room": code, "body": "hi", "client_id": client_id()})
         private = {"room": code, "body": "psst", "client_id": client_id(), "to": bo.username}
         await call(a, "message:send", private)
         await call(b, "users:search", {"room": code, "q": ""})
+        await call(b, "presence:list", {"room": code})
         await call(a, "message:send", {"room": code})  # refused: no body
         assert ana.patch("/api/me", json={"full_name": "Ana Maria"}).status_code == 200
         await b.wait_for("user:updated")

@@ -19,7 +19,7 @@ from chinwag.realtime import envelopes
 from chinwag.services.accounts import session_id_of
 from chinwag.services.realtime import Audience, MemberRevoked, Revocation, RoomGone, SessionEnded
 from tests.conftest import SERVER_ENV
-from tests.live_support import barrier, error_code, history, online_at, room_with
+from tests.live_support import barrier, came, error_code, history, online_at, room_with, went
 from tests.node_support import SHARED_REDIS, CuttableLink, nodes_on, own_redis
 from tests.support import PASSWORD, ServerProcess, User, unique_name
 
@@ -79,15 +79,11 @@ async def test_typing_and_presence_cross_nodes(nodes: Nodes, people: People) -> 
         await a.enter(code)
         async with online_at([(bo, two.url)]) as (b,):
             await b.enter(code)
-            await a.wait_for(
-                "presence", lambda p: p["user"]["username"] == bo.username and p["online"]
-            )
+            await a.wait_for("presence", came(bo.username))
             assert (await b.call("typing", {"room": code, "active": True}))["ok"]
             typing = await a.wait_for("typing", lambda t: t["user"]["username"] == bo.username)
             assert typing["active"] is True and typing["to"] is None
-        await a.wait_for(
-            "presence", lambda p: p["user"]["username"] == bo.username and not p["online"]
-        )
+        await a.wait_for("presence", went(bo.username))
 
 
 async def test_a_profile_change_on_one_node_shows_on_the_other(

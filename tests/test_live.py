@@ -3,14 +3,30 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from tests.live_support import barrier, error_code, online, room_with
+import pytest
+
+from tests.conftest import SERVER_ENV, SHAPES, Server, run_shape
+from tests.live_support import (
+    Client,
+    barrier,
+    came,
+    error_code,
+    online,
+    online_list,
+    presence_fence,
+    room_with,
+    went,
+)
 from tests.support import PASSWORD, User, run_server, unique_name
 
 MakeUser = Callable[..., User]
 TTL = 1.5  # CHINWAG_TYPING_TTL_SECONDS of the test server (tests/conftest.py)
+PAGE = 3  # CHINWAG_PRESENCE_PAGE_SIZE of the test server
+# a presence interval long enough that what a test does at once lands in one batch
+SLOW_INTERVAL = 3.0
 
 
 def typing_of(user: User, *, active: bool) -> Callable[[dict[str, object]], bool]:
@@ -23,6 +39,16 @@ def typing_of(user: User, *, active: bool) -> Callable[[dict[str, object]], bool
         )
 
     return match
+
+
+def stops_then_offline(client: Client, user: User) -> list[str]:
+    """In order: the room typing stops and the presence batches of ``user`` going offline."""
+    return [
+        name
+        for name, data in client.events
+        if (name == "typing" and not data["active"] and data["to"] is None)
+        or (name == "presence" and user.username in data["offline"])
+    ]
 
 
 # ---- typing -----------------------------------------------------------------------------------
@@ -95,14 +121,14 @@ async def test_a_typist_who_vanishes_leaves_no_stuck_indicator(make_user: MakeUs
         assert (await a.call("typing", {"room": code, "to": cy.username, "active": True}))["ok"]
         await b.wait_for("typing", typing_of(ana, active=True))
         await c.wait_for("typing", lambda e: e["to"] == cy.username and e["active"])
+        await b.wait_for("presence", came(ana.username))  # or her going is no change
+        await c.wait_for("presence", came(ana.username))
         await a.close()
-        offline = await b.wait_for("presence", lambda p: not p["online"])
-        assert offline["user"]["username"] == ana.username
+        await b.wait_for("presence", went(ana.username))
         # cleared as the connection went, before the presence change: not by the TTL
-        order = [(name, data.get("active"), data.get("online")) for name, data in b.events]
-        assert order.index(("typing", False, None)) < order.index(("presence", None, False))
+        assert stops_then_offline(b, ana)[:2] == ["typing", "presence"]
         await c.wait_for("typing", lambda e: e["to"] == cy.username and not e["active"])
-        await c.wait_for("presence", lambda p: not p["online"])
+        await c.wait_for("presence", went(ana.username))
         assert b.count("typing", lambda e: e["to"] is not None) == 0
 
 
@@ -116,13 +142,14 @@ async def test_leaving_clears_the_leaver_s_typing(make_user: MakeUser) -> None:
         assert (await b.call("typing", {"room": code, "to": cy.username, "active": True}))["ok"]
         await a.wait_for("typing", typing_of(bo, active=True))
         await c.wait_for("typing", lambda e: e["to"] == cy.username and e["active"])
+        await a.wait_for("presence", came(bo.username))  # or his going is no change
+        await c.wait_for("presence", came(bo.username))
         assert bo.post(f"/api/rooms/{code}/leave").status_code == 204
         for client in (a, c):
-            await client.wait_for("presence", lambda p: not p["online"])
+            await client.wait_for("presence", went(bo.username))
             await client.wait_for("typing", typing_of(bo, active=False))
             # cleared by the leaving, before the presence change: not by the TTL, later
-            order = [(name, data.get("active"), data.get("online")) for name, data in client.events]
-            assert order.index(("typing", False, None)) < order.index(("presence", None, False))
+            assert stops_then_offline(client, bo)[:2] == ["typing", "presence"]
 
 
 async def test_a_destroyed_room_leaves_no_typing_behind(make_user: MakeUser) -> None:
@@ -197,14 +224,16 @@ async def test_typing_and_sending_are_rate_limited(tmp_path: Path) -> None:
 async def test_two_tabs_count_once(make_user: MakeUser) -> None:
     ana, bo = make_user(), make_user()
     code = room_with(ana, bo)
-    async with online(ana, bo, bo) as (a, tab1, tab2):
+    cy = make_user()
+    assert cy.join(code).status_code == 200
+    async with online(ana, bo, bo, cy) as (a, tab1, tab2, c):
         await a.enter(code)
         await tab1.enter(code)
-        await a.wait_for("presence", lambda p: p["user"]["username"] == bo.username)
+        await a.wait_for("presence", came(bo.username))
         ack = await tab2.enter(code)
         assert sorted(u["username"] for u in ack["online"]) == sorted([ana.username, bo.username])
-        await barrier(tab2, code, a)
-        assert a.count("presence", lambda p: p["user"]["username"] == bo.username) == 1
+        await presence_fence(c, cy, code, a)
+        assert a.count("presence", came(bo.username)) == 1
 
         await tab1.close()
         users = (await a.call("users:search", {"room": code}))["users"]
@@ -212,16 +241,11 @@ async def test_two_tabs_count_once(make_user: MakeUser) -> None:
         await barrier(tab2, code, a)  # tab2 still hears the room
 
         await tab2.close()
-        offline = await a.wait_for("presence", lambda p: not p["online"])
-        assert offline == {
-            "room": code,
-            "user": {"username": bo.username, "full_name": "Test Person", "avatar_url": None},
-            "online": False,
-        }
+        offline = await a.wait_for("presence", went(bo.username))
+        assert offline == {"room": code, "online": [], "offline": [bo.username], "count": 2}
         users = (await a.call("users:search", {"room": code}))["users"]
-        assert [u["username"] for u in users] == [ana.username]
-        await barrier(a, code, a)
-        assert a.count("presence", lambda p: not p["online"]) == 1
+        assert sorted(u["username"] for u in users) == sorted([ana.username, cy.username])
+        assert a.count("presence", went()) == 1
 
 
 async def test_entering_tells_who_is_online(make_user: MakeUser) -> None:
@@ -231,18 +255,22 @@ async def test_entering_tells_who_is_online(make_user: MakeUser) -> None:
         ack = await a.enter(code)
         assert [u["username"] for u in ack["online"]] == [ana.username]
         assert ack["room"]["code"] == code and ack["last_seq"] == 0
+        await a.wait_for("presence", came(ana.username))
         ack = await b.enter(code)
         assert sorted(u["username"] for u in ack["online"]) == sorted([ana.username, bo.username])
-        came = await a.wait_for(
-            "presence", lambda p: p["online"] and p["user"]["username"] == bo.username
-        )
-        assert came["user"] == {"username": bo.username, "full_name": "Bo", "avatar_url": None}
+        batch = await a.wait_for("presence", came(bo.username))
+        assert batch == {
+            "room": code,
+            "online": [{"username": bo.username, "full_name": "Bo", "avatar_url": None}],
+            "offline": [],
+            "count": 2,
+        }
         # exiting is going offline there; re-entering comes back
         assert (await b.call("room:exit", {"room": code})) == {"ok": True}
-        await a.wait_for("presence", lambda p: not p["online"])
+        await a.wait_for("presence", went(bo.username))
         missed = await a.send(code, "while bo was out")
         await b.enter(code)
-        await a.wait_count("presence", 2, lambda p: p["online"])
+        await a.wait_count("presence", 2, came(bo.username))
         # bo hears the room again, and nothing from while he was out came first
         fence = await barrier(a, code, b)
         assert [m["id"] for m in b.received("message")] == [fence["id"]]
@@ -305,3 +333,100 @@ async def test_a_renamed_user_is_named_anew_on_the_sockets_already_open(
         assert event["user"]["full_name"] == "Ana After"
         sent = await a.send(code, "signed anew")
         assert sent["message"]["sender"]["full_name"] == "Ana After"
+
+
+# ---- the online list, paged, and presence in batches --------------------------------------------
+async def test_entering_answers_the_first_page_and_presence_list_pages_everyone_once(
+    make_user: MakeUser,
+) -> None:
+    people = [make_user() for _ in range(2 * PAGE + 1)]
+    owner, *others = people
+    away = [make_user() for _ in range(3)]  # members who are not online: never listed
+    code = room_with(owner, *others, *away)
+    by_name = sorted((p.username for p in people), key=str.casefold)
+    async with online(*people) as clients:
+        for client in clients[:-1]:
+            await client.enter(code)
+        ack = await clients[-1].enter(code)
+        assert [u["username"] for u in ack["online"]] == by_name[:PAGE]
+        assert ack["online_count"] == len(people)
+        assert ack["online_next"] == by_name[PAGE - 1].casefold()
+        for limit in (None, 1, 2, PAGE, 1000):  # past the page size: a page
+            assert await online_list(clients[0], code, limit) == by_name
+        page = await clients[0].call("presence:list", {"room": code, "after": by_name[-2]})
+        assert page == {
+            "ok": True,
+            "users": [{"username": by_name[-1], "full_name": "Test Person", "avatar_url": None}],
+            "count": len(people),
+            "next": None,
+        }
+        for bad in ({"room": code, "limit": 0}, {"room": code, "limit": "2"}, {"after": "x"}):
+            assert error_code(await clients[0].call("presence:list", bad)) == "invalid_input"
+        stranger = make_user()
+        async with online(stranger) as (s,):
+            refused = await s.call("presence:list", {"room": code})
+            assert error_code(refused) == "not_member"
+
+
+async def test_a_small_room_s_enter_ack_is_everyone(make_user: MakeUser) -> None:
+    ana, bo = make_user(), make_user()
+    code = room_with(ana, bo)
+    async with online(ana, bo) as (a, b):
+        await a.enter(code)
+        ack = await b.enter(code)
+        assert sorted(u["username"] for u in ack["online"]) == sorted([ana.username, bo.username])
+        assert ack["online_count"] == 2 and ack["online_next"] is None
+
+
+@pytest.fixture(scope="module", params=SHAPES)
+def slow_presence(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    env = {**SERVER_ENV, "CHINWAG_PRESENCE_INTERVAL_SECONDS": str(SLOW_INTERVAL)}
+    with run_shape(request.param, tmp_path_factory.mktemp("slow-presence"), env) as running:
+        yield running
+
+
+def person_on(server: Server, name: str = "Test Person") -> User:
+    user = User(server.url, unique_name(), name, PASSWORD, nodes=server.urls)
+    assert user.sign_up().status_code == 201
+    return user
+
+
+async def test_presence_is_one_batch_of_net_changes_per_interval(slow_presence: Server) -> None:
+    ana, bo, cy, dee, eve = (person_on(slow_presence) for _ in range(5))
+    try:
+        code = room_with(ana, bo, cy, dee, eve)
+        async with online(ana, bo, cy, cy, dee, eve) as (a, b, c, c2, d, e):
+            await a.enter(code)
+            await a.wait_for("presence", came(ana.username))
+            # within one interval: bo comes and goes, cy and dee come
+            await b.enter(code)
+            assert (await b.call("room:exit", {"room": code}))["ok"]
+            await c.enter(code)
+            await d.enter(code)
+            await a.wait_for("presence", came(cy.username))
+            await a.wait_for("presence", came(dee.username))
+            batches = a.received("presence")[1:]
+            # one batch from each node that saw a change
+            assert len(batches) <= len(slow_presence.urls)
+            assert sorted(u["username"] for p in batches for u in p["online"]) == sorted(
+                [cy.username, dee.username]
+            )
+            assert [p["offline"] for p in batches] == [[]] * len(batches)
+            assert batches[-1]["count"] == 3
+            # cy reloads (a tab goes, another comes) and dee goes: only dee is announced
+            await c.close()
+            await c2.enter(code)
+            await d.close()
+            gone = await a.wait_for("presence", went(dee.username))
+            assert gone["offline"] == [dee.username] and gone["count"] == 2
+            await presence_fence(e, eve, code, a)
+            assert not a.received("presence", went(cy.username))
+            assert not a.received("presence", came(bo.username))
+            assert sorted(await online_list(a, code)) == sorted(
+                [ana.username, cy.username, eve.username]
+            )
+    finally:
+        for user in (ana, bo, cy, dee, eve):
+            user.close()

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from tests.live_support import Client, async_http, error_code, online, room_with
+from tests.live_support import Client, async_http, came, error_code, online, room_with
 from tests.support import PASSWORD, ServerProcess, User, unique_name
 
 MakeUser = Callable[..., User]
@@ -96,11 +96,7 @@ async def test_entering_a_room_being_destroyed_never_hears_the_next_room(
             for tab in tabs:
                 await witness(o, lobby, eve, tab)
                 assert not tab.mentions(fresh), "a stranger heard the next room"
-            assert not [
-                p
-                for p in o.received("presence")
-                if p["room"] == fresh and p["online"] and p["user"]["username"] == eve.username
-            ]
+            assert not o.received("presence", came(eve.username, fresh))
 
 
 def test_a_destroyed_rooms_id_is_never_reused(make_user: MakeUser, server: ServerProcess) -> None:

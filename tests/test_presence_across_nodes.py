@@ -24,7 +24,7 @@ import redis
 from redis.exceptions import RedisError
 
 from tests.conftest import SERVER_ENV
-from tests.live_support import Client, barrier, online_at, query_db, room_with
+from tests.live_support import Client, barrier, came, online_at, query_db, room_with, went
 from tests.node_support import SHARED_REDIS, redis_prefix
 from tests.support import (
     PASSWORD,
@@ -174,13 +174,13 @@ async def test_a_user_stays_online_until_their_last_connection_on_any_node_leave
         assert ana.username in online_on(b, bo, code)
         assert ana.username in online_on(a, bo, code)
         await barrier(watcher, code, watcher)
-        assert not watcher.received("presence", lambda p: not p["online"])
+        assert not watcher.received("presence", went())
 
         await tab_b.close()  # her last connection, on B: B takes down A's indicator
         stop = await watcher.wait_for("typing", lambda t: not t["active"])
         assert stop["user"]["username"] == ana.username and stop["to"] is None
-        gone = await watcher.wait_for("presence", lambda p: not p["online"])
-        assert gone["user"]["username"] == ana.username
+        gone = await watcher.wait_for("presence", went(ana.username))
+        assert gone["offline"] == [ana.username]
         assert [name for name, _ in watcher.events if name in ("typing", "presence")][-2:] == [
             "typing",
             "presence",
@@ -242,8 +242,8 @@ async def test_a_killed_nodes_users_go_offline_for_the_others_within_the_bound(
             )
             print(f"bo was offline on node A {took:.1f} s after node B was killed")
             # node A, the only one left, reaped B and told the room
-            gone = await watcher.wait_for("presence", lambda p: not p["online"])
-            assert gone["user"]["username"] == bo.username
+            gone = await watcher.wait_for("presence", went(bo.username))
+            assert gone["offline"] == [bo.username]
             assert online_on(a, ana, code) == [ana.username]
             client = redis.Redis.from_url(REDIS_URL)
             try:
@@ -359,11 +359,10 @@ async def test_presence_events_reach_the_other_node(
     async with online_at([(ana, a.url), (bo, b.url)]) as (on_a, on_b):
         await on_a.enter(code)
         await on_b.enter(code)
-        came = await on_a.wait_for("presence", lambda p: p["online"])
-        assert came["user"]["username"] == bo.username
+        await on_a.wait_for("presence", came(bo.username))
         assert (await on_b.call("typing", {"room": code, "active": True}))["ok"]
         await on_b.close()  # B clears its own indicator and says bo went: A hears both
         stop = await on_a.wait_for("typing", lambda t: not t["active"])
         assert stop["user"]["username"] == bo.username
-        gone = await on_a.wait_for("presence", lambda p: not p["online"])
-        assert gone["user"]["username"] == bo.username
+        gone = await on_a.wait_for("presence", went(bo.username))
+        assert gone["offline"] == [bo.username]

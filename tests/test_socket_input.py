@@ -17,7 +17,9 @@ from tests.live_support import (
     history,
     last_seq,
     online,
+    presence_fence,
     room_with,
+    went,
 )
 from tests.support import ServerProcess, User
 
@@ -99,9 +101,9 @@ async def test_unknown_events_are_answered(make_user: MakeUser) -> None:
 async def test_a_client_cannot_fake_its_own_disconnect(make_user: MakeUser) -> None:
     """``connect`` and ``disconnect`` are the server's own events: a client that emits them
     must not drop its presence (or re-run the handshake) while it stays connected."""
-    ana, bo = make_user(), make_user()
-    code = room_with(ana, bo)
-    async with online(ana, bo) as (a, b):
+    ana, bo, cy = make_user(), make_user(), make_user()
+    code = room_with(ana, bo, cy)
+    async with online(ana, bo, cy) as (a, b, c):
         await a.enter(code)
         await b.enter(code)
         for event, payload in [
@@ -112,7 +114,8 @@ async def test_a_client_cannot_fake_its_own_disconnect(make_user: MakeUser) -> N
             ack = await b.emit_or_drop(event, payload)
             assert ack != DROPPED and error_code(ack) == "unknown_event", (event, ack)
         await barrier(b, code, a)
-        assert not a.received("presence", lambda p: not p["online"])
+        await presence_fence(c, cy, code, a)
+        assert not a.received("presence", went())
         members = ana.get(f"/api/rooms/{code}/users", params={"online": "true"}).json()
         assert bo.username in [m["username"] for m in members["users"]]
         fresh = await b.send(code, "still me")
@@ -122,8 +125,8 @@ async def test_a_client_cannot_fake_its_own_disconnect(make_user: MakeUser) -> N
         await a.enter(code)
         await b.enter(code)
         await b.close()
-        offline = await a.wait_for("presence", lambda p: not p["online"])
-        assert offline["user"]["username"] == bo.username
+        offline = await a.wait_for("presence", went(bo.username))
+        assert bo.username in offline["offline"]
 
 
 async def test_a_message_to_a_foreign_room_is_not_stored(make_user: MakeUser) -> None:

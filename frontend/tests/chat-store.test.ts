@@ -16,7 +16,8 @@ class FakeTransport implements Transport {
   connected = true
   calls: { event: string; payload: Record<string, unknown> }[] = []
   answer: (event: string, payload: Record<string, unknown>) => unknown = (event, payload) => {
-    if (event === 'room:enter') return { ok: true, room: roomOut(), online: [user('ana'), user('bob')], last_seq: 0 }
+    if (event === 'room:enter')
+      return { ok: true, room: roomOut(), online: [user('ana'), user('bob')], online_count: 2, online_next: null, last_seq: 0 }
     if (event === 'message:send') return { ok: true, duplicate: false, message: this.stored(payload) }
     return { ok: true }
   }
@@ -323,11 +324,42 @@ describe('presence and profiles', () => {
   it('lists a person once however many tabs they open, and drops them when they leave', async () => {
     const chat = useChatStore()
     await chat.enter(ROOM)
-    chat.receivePresence({ room: ROOM, user: user('cy'), online: true })
-    chat.receivePresence({ room: ROOM, user: user('cy'), online: true })
+    chat.receivePresence({ room: ROOM, online: [user('cy')], offline: [], count: 3 })
+    chat.receivePresence({ room: ROOM, online: [user('cy')], offline: [], count: 3 })
     expect(chat.online.map((u) => u.username).sort()).toEqual(['ana', 'bob', 'cy'])
-    chat.receivePresence({ room: ROOM, user: user('bob'), online: false })
-    expect(chat.online.map((u) => u.username).sort()).toEqual(['ana', 'cy'])
+    chat.receivePresence({ room: ROOM, online: [user('dee')], offline: ['Bob', 'cy'], count: 2 })
+    expect(chat.online.map((u) => u.username).sort()).toEqual(['ana', 'dee'])
+    expect(chat.onlineCount).toBe(2)
+    expect(chat.onlineNext).toBeNull()
+  })
+
+  it('loads a large room\'s online list page by page', async () => {
+    const transport = new FakeTransport()
+    const pages: Record<string, { users: string[]; next: string | null }> = {
+      '': { users: ['cy', 'dee'], next: 'dee' },
+      dee: { users: ['eve'], next: null },
+    }
+    transport.answer = (event, payload) => {
+      if (event === 'room:enter')
+        return { ok: true, room: roomOut(), online: [user('ana'), user('bob')], online_count: 5, online_next: 'bob', last_seq: 0 }
+      if (event === 'presence:list') {
+        const p = pages[payload.after === 'bob' ? '' : String(payload.after)]!
+        return { ok: true, users: p.users.map((u) => user(u)), count: 5, next: p.next }
+      }
+      return { ok: true }
+    }
+    useTransport(transport)
+    const chat = useChatStore()
+    await chat.enter(ROOM)
+    expect(chat.onlineCount).toBe(5)
+    await chat.loadMoreOnline()
+    await chat.loadMoreOnline()
+    expect(chat.online.map((u) => u.username)).toEqual(['ana', 'bob', 'cy', 'dee', 'eve'])
+    expect(chat.onlineNext).toBeNull()
+    expect(transport.calls.filter((c) => c.event === 'presence:list').map((c) => c.payload.after)).toEqual(['bob', 'dee'])
+    // more came than a batch names: the list has gaps, and can be paged again
+    chat.receivePresence({ room: ROOM, online: [user('fay')], offline: [], count: 7 })
+    expect(chat.onlineNext).toBe('')
   })
 
   it('updates names and avatars everywhere when someone edits their profile', async () => {

@@ -267,6 +267,21 @@ class Settings(BaseSettings):
     search_window_seconds: float = Field(
         10.0, gt=0, description="The window CHINWAG_SEARCHES_PER_WINDOW counts over."
     )
+    presence_interval_seconds: float = Field(
+        1.0,
+        gt=0,
+        le=60,
+        description="Presence changes in a room are sent at most this often, as one "
+        "`presence` event of who came online and who went offline since the last one "
+        "(per node); going offline is announced at most this late.",
+    )
+    presence_page_size: int = Field(
+        50,
+        ge=1,
+        le=1000,
+        description="Online users in room:enter's ack and the most one presence:list page "
+        "answers; past it, the ack carries the online count and the rest is paged.",
+    )
     rooms_per_window: int = Field(
         20, ge=1, description="Rooms a user may create per window before 429."
     )

@@ -25,6 +25,7 @@ from chinwag.schemas import (
     Input,
     MemberOut,
     MessageOut,
+    PresenceList,
     RoomOut,
     RoomRef,
     SendMessage,
@@ -67,11 +68,20 @@ class TypingEvent(ServerEvent):
 
 class PresenceEvent(ServerEvent):
     event = "presence"
-    audience = "the room, when a user's first connection enters or last one leaves"
+    audience = (
+        "the room's entered connections, at most once per CHINWAG_PRESENCE_INTERVAL_SECONDS "
+        "from each node, when users came online or went offline there"
+    )
 
     room: str
-    user: UserOut
-    online: bool
+    online: list[UserOut] = Field(
+        description="Users who came online since the last event and still are, by username; "
+        "at most CHINWAG_PRESENCE_PAGE_SIZE of them (`count` is exact, page for the rest)."
+    )
+    offline: list[str] = Field(
+        description="Usernames of everyone who went offline since the last event and still is."
+    )
+    count: int = Field(description="How many users are online in the room now.")
 
 
 class UserUpdatedEvent(ServerEvent):
@@ -153,8 +163,21 @@ class OkAck(BaseModel):
 
 class EnterAck(OkAck):
     room: RoomOut
-    online: list[UserOut] = Field(description="Who is in the room now, by username.")
+    online: list[UserOut] = Field(
+        description="Who is online in the room now, by username: the first page (at most "
+        "CHINWAG_PRESENCE_PAGE_SIZE); `presence:list` answers the next ones."
+    )
+    online_count: int = Field(description="How many users are online in the room now.")
+    online_next: str | None = Field(
+        description="`after` for the next page of `presence:list`; null: `online` is everyone."
+    )
     last_seq: int = Field(description="Position of the room's newest public message.")
+
+
+class PresenceListAck(OkAck):
+    users: list[UserOut] = Field(description="Online users after `after`, by username.")
+    count: int = Field(description="How many users are online in the room now.")
+    next: str | None = Field(description="`after` for the next page; null: this was the last.")
 
 
 class SendAck(OkAck):
@@ -195,6 +218,7 @@ CLIENT_EVENTS: dict[str, ClientEvent] = {
     "message:send": ClientEvent(SendMessage, SendAck),
     "typing": ClientEvent(TypingUpdate, OkAck),
     "users:search": ClientEvent(UserSearch, SearchAck),
+    "presence:list": ClientEvent(PresenceList, PresenceListAck),
 }
 
 

@@ -217,6 +217,22 @@ class UserSearch(Input):
     online: StrictBool = True
 
 
+class PresenceList(Input):
+    room: RoomCode
+    after: str | None = Field(
+        default=None,
+        max_length=64,
+        description="The username that ended the previous page (its `next`); absent: the first.",
+    )
+    limit: int | None = Field(
+        default=None,
+        ge=1,
+        le=1000,
+        strict=True,
+        description="Users to answer, at most CHINWAG_PRESENCE_PAGE_SIZE (also the default).",
+    )
+
+
 # ---- output -----------------------------------------------------------------------------------
 class UserOut(BaseModel):
     username: str

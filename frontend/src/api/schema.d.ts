@@ -610,6 +610,10 @@ export interface components {
                 ack: components["schemas"]["SendAck"] | components["schemas"]["ErrorAck"];
                 request: components["schemas"]["SendMessage"];
             };
+            "presence:list": {
+                ack: components["schemas"]["PresenceListAck"] | components["schemas"]["ErrorAck"];
+                request: components["schemas"]["PresenceList"];
+            };
             "room:enter": {
                 ack: components["schemas"]["EnterAck"] | components["schemas"]["ErrorAck"];
                 request: components["schemas"]["RoomRef"];
@@ -657,9 +661,19 @@ export interface components {
             ok: true;
             /**
              * Online
-             * @description Who is in the room now, by username.
+             * @description Who is online in the room now, by username: the first page (at most CHINWAG_PRESENCE_PAGE_SIZE); `presence:list` answers the next ones.
              */
             online: components["schemas"]["UserOut"][];
+            /**
+             * Online Count
+             * @description How many users are online in the room now.
+             */
+            online_count: number;
+            /**
+             * Online Next
+             * @description `after` for the next page of `presence:list`; null: `online` is everyone.
+             */
+            online_next: string | null;
             room: components["schemas"]["RoomOut"];
         };
         /**
@@ -863,11 +877,64 @@ export interface components {
         };
         /** PresenceEvent */
         PresenceEvent: {
-            /** Online */
-            online: boolean;
+            /**
+             * Count
+             * @description How many users are online in the room now.
+             */
+            count: number;
+            /**
+             * Offline
+             * @description Usernames of everyone who went offline since the last event and still is.
+             */
+            offline: string[];
+            /**
+             * Online
+             * @description Users who came online since the last event and still are, by username; at most CHINWAG_PRESENCE_PAGE_SIZE of them (`count` is exact, page for the rest).
+             */
+            online: components["schemas"]["UserOut"][];
             /** Room */
             room: string;
-            user: components["schemas"]["UserOut"];
+        };
+        /** PresenceList */
+        PresenceList: {
+            /**
+             * After
+             * @description The username that ended the previous page (its `next`); absent: the first.
+             * @default null
+             */
+            after?: string | null;
+            /**
+             * Limit
+             * @description Users to answer, at most CHINWAG_PRESENCE_PAGE_SIZE (also the default).
+             * @default null
+             */
+            limit?: number | null;
+            /** Room */
+            room: string;
+        };
+        /** PresenceListAck */
+        PresenceListAck: {
+            /**
+             * Count
+             * @description How many users are online in the room now.
+             */
+            count: number;
+            /**
+             * Next
+             * @description `after` for the next page; null: this was the last.
+             */
+            next: string | null;
+            /**
+             * Ok
+             * @default true
+             * @constant
+             */
+            ok: true;
+            /**
+             * Users
+             * @description Online users after `after`, by username.
+             */
+            users: components["schemas"]["UserOut"][];
         };
         /** ProfileUpdate */
         ProfileUpdate: {
@@ -1004,7 +1071,7 @@ export interface components {
         ServerEvents: {
             /** @description Sent to the room's entered connections, or the two people of a private message. */
             message: components["schemas"]["MessageEvent"];
-            /** @description Sent to the room, when a user's first connection enters or last one leaves. */
+            /** @description Sent to the room's entered connections, at most once per CHINWAG_PRESENCE_INTERVAL_SECONDS from each node, when users came online or went offline there. */
             presence: components["schemas"]["PresenceEvent"];
             /** @description Sent to every connection of a node whose fan-out was away: fetch what you missed. */
             resync: components["schemas"]["ResyncEvent"];

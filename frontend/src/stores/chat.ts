@@ -59,6 +59,13 @@ function key(username: string): string {
   return username.toLowerCase()
 }
 
+/** ``list`` with ``more`` added, each username once (``more``'s copy wins). */
+function mergeOnline(list: UserOut[], more: UserOut[]): UserOut[] {
+  if (!more.length) return list
+  const kept = list.filter((u) => !more.some((m) => sameUser(m.username, u.username)))
+  return [...kept, ...more]
+}
+
 function placeholder(username: string): UserOut {
   return { username, full_name: username, avatar_url: null }
 }
@@ -74,7 +81,10 @@ export const useChatStore = defineStore('chat', () => {
   const loadingOlder = ref(false)
   const olderError = ref<string | null>(null)
   const pending = ref<PendingMessage[]>([])
-  const online = ref<UserOut[]>([])
+  const online = ref<UserOut[]>([]) // the pages of who is online loaded so far
+  const onlineCount = ref(0) // how many are online (the server's count)
+  const onlineNext = ref<string | null>(null) // where the next page starts; null: all loaded
+  const loadingOnline = ref(false)
   const typing = ref<TypingState>({})
   const conversations = ref<Record<string, Conversation>>({})
   const openWith = ref<string | null>(null)
@@ -102,6 +112,9 @@ export const useChatStore = defineStore('chat', () => {
     olderError.value = null
     pending.value = []
     online.value = []
+    onlineCount.value = 0
+    onlineNext.value = null
+    loadingOnline.value = false
     typing.value = {}
     conversations.value = {}
     openWith.value = null
@@ -155,6 +168,26 @@ export const useChatStore = defineStore('chat', () => {
     if (!ack.ok) throw new ApiError(0, ack.error.code, ack.error.message)
     room.value = ack.room
     online.value = ack.online
+    onlineCount.value = ack.online_count
+    onlineNext.value = ack.online_next
+  }
+
+  /** The next page of who is online (a large room's ack answers only the first). */
+  async function loadMoreOnline(): Promise<void> {
+    if (!code.value || onlineNext.value === null || loadingOnline.value) return
+    const gen = generation
+    loadingOnline.value = true
+    try {
+      const after = onlineNext.value
+      const ack = await transport().call('presence:list', after ? { room: code.value, after } : { room: code.value })
+      if (gen !== generation || ack === null) return
+      if (!ack.ok) throw new ApiError(0, ack.error.code, ack.error.message)
+      online.value = mergeOnline(online.value, ack.users)
+      onlineCount.value = ack.count
+      onlineNext.value = ack.next
+    } finally {
+      if (gen === generation) loadingOnline.value = false
+    }
   }
 
   function leave(): void {
@@ -381,11 +414,15 @@ export const useChatStore = defineStore('chat', () => {
     }
   }
 
+  /** A batch of who came online and who went offline since the last one. */
   function receivePresence(event: PresenceEvent): void {
     if (event.room !== code.value) return
-    const others = online.value.filter((u) => !sameUser(u.username, event.user.username))
-    online.value = event.online ? [...others, event.user] : others
-    if (!event.online) typing.value = stopTyping(typing.value, event.user.username)
+    const gone = (u: UserOut) => event.offline.some((name) => sameUser(name, u.username))
+    online.value = mergeOnline(online.value.filter((u) => !gone(u)), event.online)
+    for (const name of event.offline) typing.value = stopTyping(typing.value, name)
+    onlineCount.value = event.count
+    // more came than the event names: the list has gaps, paging from the start fills them
+    if (onlineNext.value === null && online.value.length < event.count) onlineNext.value = ''
   }
 
   function receiveUser(user: UserOut): void {
@@ -487,6 +524,10 @@ export const useChatStore = defineStore('chat', () => {
     pending,
     publicPending,
     online,
+    onlineCount,
+    onlineNext,
+    loadingOnline,
+    loadMoreOnline,
     typing,
     conversations,
     openWith,

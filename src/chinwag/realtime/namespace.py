@@ -26,13 +26,14 @@ from chinwag.events import (
     EnterAck,
     ErrorAck,
     OkAck,
+    PresenceListAck,
     SearchAck,
     SendAck,
 )
 from chinwag.logs import get_logger
 from chinwag.metrics import Metrics
 from chinwag.realtime.publisher import NAMESPACE
-from chinwag.schemas import RoomRef, SendMessage, TypingUpdate, UserSearch
+from chinwag.schemas import PresenceList, RoomRef, SendMessage, TypingUpdate, UserSearch
 from chinwag.security import OriginPolicy
 from chinwag.services import Services
 from chinwag.services.views import user_out
@@ -168,7 +169,13 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     # ---- events ------------------------------------------------------------------------------
     async def room_enter(self, sid: str, user: User, ref: RoomRef) -> EnterAck:
         room, online, last_seq = await self.services.live.enter(user, sid, ref.room)
-        return EnterAck(room=room, online=[user_out(u) for u in online], last_seq=last_seq)
+        return EnterAck(
+            room=room,
+            online=[user_out(u) for u in online.users],
+            online_count=online.count,
+            online_next=online.next,
+            last_seq=last_seq,
+        )
 
     async def room_exit(self, sid: str, user: User, ref: RoomRef) -> OkAck:
         await self.services.live.exit(user, sid, ref.room)
@@ -188,6 +195,14 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         )
         return SearchAck(users=users)
 
+    async def presence_list(self, sid: str, user: User, payload: PresenceList) -> PresenceListAck:
+        page = await self.services.live.list_online(
+            user, payload.room, after=payload.after, limit=payload.limit
+        )
+        return PresenceListAck(
+            users=[user_out(u) for u in page.users], count=page.count, next=page.next
+        )
+
 
 HANDLERS: dict[str, Handler] = {
     "room:enter": ChatNamespace.room_enter,
@@ -195,4 +210,5 @@ HANDLERS: dict[str, Handler] = {
     "message:send": ChatNamespace.message_send,
     "typing": ChatNamespace.typing,
     "users:search": ChatNamespace.users_search,
+    "presence:list": ChatNamespace.presence_list,
 }

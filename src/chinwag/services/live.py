@@ -8,6 +8,12 @@ Presence is shared by the nodes (``Backends.presence``); each node counts its ow
 connections in and out, beats to say it is alive, and reaps the nodes that stopped
 beating. Presence is best-effort while Redis does not answer: entering still works, and
 the node's connections are counted again once Redis answers.
+
+Presence is announced in batches: each node notes the users it saw come online or go
+offline in a room, and at most once per ``CHINWAG_PRESENCE_INTERVAL_SECONDS`` tells each
+room the net change (one ``presence`` event), checked against who is online then. The
+online list is paged (``CHINWAG_PRESENCE_PAGE_SIZE``): entering answers its first page
+and the count, never the whole list.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from chinwag.backends import Backends, BackendUnavailable, Presence, RoomUser
 from chinwag.backends.ports import stop_if_cancelled
@@ -45,6 +52,16 @@ from chinwag.services.views import user_out
 MAX_RESULTS = 100
 
 log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class OnlinePage:
+    """A page of a room's online users by username, how many are online, and the
+    ``after`` of the next page (None: this is the last)."""
+
+    users: list[User]
+    count: int
+    next: str | None
 
 
 def matches(user: User, query: str) -> bool:
@@ -90,6 +107,15 @@ class LiveService:
         self._keep_alive = backends.shared
         self._heartbeat = settings.node_heartbeat_seconds
         self._beating: asyncio.Task[None] | None = None
+        # presence changes this node saw since its last announcement: room -> user -> whether
+        # the user was online before the first of them (the net change is what differs now)
+        self._pending: dict[int, dict[int, bool]] = {}
+        self._interval = settings.presence_interval_seconds
+        self._page_size = settings.presence_page_size
+        self._flushing: asyncio.Task[None] | None = None
+        self._closed = False  # stopping: what changes now is told at once, by ``close``
+        self._flush_lock = asyncio.Lock()
+        self._flushes: set[asyncio.Task[None]] = set()  # held: the loop keeps only weak ones
         accounts.on_user_updated.append(self._user_updated)
         counters = backends.counters
         self.enters = RateLimiter(
@@ -140,11 +166,12 @@ class LiveService:
                 if await self._remove(conn_id, room_id):
                     gone.append((room_id, user_id))
         self._locks.pop(conn_id, None)
-        await self._announce(gone, online=False)
+        await self._went_offline(gone)
 
     # ---- rooms -------------------------------------------------------------------------------
-    async def enter(self, user: User, conn_id: str, code: str) -> tuple[RoomOut, list[User], int]:
-        """Subscribe a connection to a member's room; returns the room, who is online, last seq.
+    async def enter(self, user: User, conn_id: str, code: str) -> tuple[RoomOut, OnlinePage, int]:
+        """Subscribe a connection to a member's room; returns the room, the first page of
+        who is online, and its last seq.
 
         The subscription is registered before membership is checked, so a leave or destroy
         that commits in between ends it, and the enter is refused."""
@@ -162,18 +189,10 @@ class LiveService:
         async with self._lock(conn_id):  # a revocation that ended it counts after this
             if not await self.realtime.confirm(conn_id, room.id):
                 raise Forbidden("You are no longer a member of this room.", code="not_member")
-            came_online = await self._add(conn_id, room.id, user.id)
-        online_ids = await self._online(room.id, user.id)
-        async with self.db.read() as s:
-            online = await queries.get_users(s, sorted(online_ids))
-        if came_online:
-            await emit(
-                self.realtime,
-                PresenceEvent(room=room.code, user=user_out(user), online=True),
-                Audience.room_subscribers(room.id),
-            )
-        users = sorted(online.values(), key=lambda u: u.username_key)
-        return room_view, users, room.last_seq
+            if await self._add(conn_id, room.id, user.id):
+                self._changed(room.id, user.id, online=True)
+        online = await self._page(room.id, await self._online(room.id, user.id), None, None)
+        return room_view, online, room.last_seq
 
     async def exit(self, user: User, conn_id: str, code: str) -> None:
         await self.enters.hit(f"enter:{user.id}", "You are entering and leaving rooms too fast.")
@@ -183,7 +202,7 @@ class LiveService:
         async with self._lock(conn_id):
             went_offline = await self._remove(conn_id, room.id)
         if went_offline:
-            await self._announce([(room.id, user.id)], online=False)
+            await self._went_offline([(room.id, user.id)])
 
     async def revoked(self, revocations: list[Revocation], removed: list[Removed]) -> None:
         """After a revocation was applied (on every node, for that node's connections):
@@ -196,7 +215,7 @@ class LiveService:
             async with self._lock(sub.conn_id):
                 if await self._remove(sub.conn_id, sub.room_id):
                     gone.append((sub.room_id, sub.user_id))
-        await self._announce(gone, online=False)
+        await self._went_offline(gone)
 
     async def _forget_room(self, room_id: int) -> None:
         for conn_id in [c for c, (_, rooms) in self._entered.items() if room_id in rooms]:
@@ -204,6 +223,7 @@ class LiveService:
                 await self._remove(conn_id, room_id)
         with contextlib.suppress(BackendUnavailable):  # each node takes out its own anyway
             await self.presence.drop_room(room_id)
+        self._pending.pop(room_id, None)
         await self.typing.drop_room(room_id)
 
     # ---- presence of this node's connections -------------------------------------------------
@@ -243,45 +263,102 @@ class LiveService:
             self._out_of_sync = True
             return False
 
-    async def _online(self, room_id: int, user_id: int) -> set[int]:
+    async def _online(self, room_id: int, user_id: int | None) -> set[int]:
         """Who is online in the room, or, while the shared state does not answer, who is
-        online there through this node."""
+        online there through this node (and ``user_id``, who just entered)."""
         try:
             return await self.presence.online(room_id)
         except BackendUnavailable:
             here = {user for user, rooms in self._entered.values() if room_id in rooms}
-            return here | {user_id}
+            return here if user_id is None else here | {user_id}
 
-    async def _is_online(self, room_id: int, user_id: int) -> bool:
-        """Whether the user is online in the room now (while the shared state does not
-        answer: through this node)."""
+    # ---- announcing presence, in batches -----------------------------------------------------
+    def _changed(self, room_id: int, user_id: int, *, online: bool) -> None:
+        """Note that the user came online (or went offline) in the room, for the next batch."""
+        self._pending.setdefault(room_id, {}).setdefault(user_id, not online)
+        if not self._closed and (self._flushing is None or self._flushing.done()):
+            self._flushing = asyncio.get_running_loop().create_task(self._flush_later())
+            self._flushes.add(self._flushing)
+            self._flushing.add_done_callback(self._flushes.discard)
+
+    async def _went_offline(self, gone: list[RoomUser]) -> None:
+        """Users went offline: their typing stops now, their going is in the next batch."""
+        for room_id, user_id in gone:
+            await self.typing.clear_user(room_id, user_id)
+            self._changed(room_id, user_id, online=False)
+
+    def _came_online(self, came: list[RoomUser]) -> None:
+        for room_id, user_id in came:
+            self._changed(room_id, user_id, online=True)
+
+    async def _flush_later(self) -> None:
+        await asyncio.sleep(self._interval)
+        self._flushing = None  # what is noted from now on goes in the next batch
         try:
-            return user_id in await self.presence.online(room_id)
-        except BackendUnavailable:
-            return any(
-                user == user_id and room_id in rooms for user, rooms in self._entered.values()
-            )
+            await self.flush()
+        except Exception:  # the database, say: what it held is lost, the next batch goes on
+            log.exception("presence.announce_failed")
 
-    async def _announce(self, changed: list[RoomUser], *, online: bool) -> None:
-        """Tell each room who came online or went offline there (and, gone, stop typing)."""
-        if not changed:
-            return
+    async def flush(self) -> None:
+        """Tell each room with noted changes who came online and who went offline there
+        since the last batch, as they are now: someone who came and went (or went and came
+        back, a reload) in between is not mentioned. One batch at a time, in order."""
+        async with self._flush_lock:
+            pending, self._pending = self._pending, {}
+            if pending:
+                await self._announce(pending)
+
+    async def _announce(self, pending: dict[int, dict[int, bool]]) -> None:
         async with self.db.read() as s:
-            rooms = {room_id: await s.get(Room, room_id) for room_id, _ in changed}
-            users = await queries.get_users(s, [user_id for _, user_id in changed])
-        for room_id, user_id in changed:
-            room, user = rooms[room_id], users.get(user_id)
-            if not online:
-                await self.typing.clear_user(room_id, user_id)
-            if room is None or user is None:  # destroyed meanwhile: nobody to tell
+            rooms = {room_id: await s.get(Room, room_id) for room_id in pending}
+            users = await queries.get_users(s, [u for changes in pending.values() for u in changes])
+        for room_id, changes in pending.items():
+            room = rooms[room_id]
+            if room is None:  # destroyed meanwhile: nobody to tell
                 continue
-            if await self._is_online(room_id, user_id) != online:
-                continue  # changed back meanwhile (a reload: offline, then online again)
+            online = await self._online(room_id, None)
+            came = [
+                users[u] for u, was in changes.items() if not was and u in online and u in users
+            ]
+            went = [
+                users[u] for u, was in changes.items() if was and u not in online and u in users
+            ]
+            if not came and not went:
+                continue
+            came.sort(key=lambda u: u.username_key)
             await emit(
                 self.realtime,
-                PresenceEvent(room=room.code, user=user_out(user), online=online),
-                Audience.room_subscribers(room.id),
+                PresenceEvent(
+                    room=room.code,
+                    online=[user_out(u) for u in came[: self._page_size]],
+                    offline=sorted(u.username for u in went),
+                    count=len(online),
+                ),
+                Audience.room_subscribers(room_id),
             )
+
+    async def _page(
+        self, room_id: int, online: set[int], after: str | None, limit: int | None
+    ) -> OnlinePage:
+        """A page of the online users. Up to two pages of them are read by id; more, by
+        walking the members in username order, two pages a statement, keeping those online
+        until the page is full: no statement binds every online id."""
+        limit = min(limit or self._page_size, self._page_size)
+        step_size = 2 * (limit + 1)
+        async with self.db.read() as s:
+            if len(online) <= 2 * self._page_size:
+                users = await queries.get_users_page(s, online, after=after, limit=limit + 1)
+            else:
+                users = []
+                while len(users) <= limit:
+                    step = await queries.list_members_page(s, room_id, after=after, limit=step_size)
+                    users += [u for u in step if u.id in online]
+                    if len(step) < step_size:
+                        break
+                    after = step[-1].username_key
+        more = len(users) > limit
+        users = users[:limit]
+        return OnlinePage(users, len(online), users[-1].username_key if more else None)
 
     # ---- keeping this node alive among the others --------------------------------------------
     def start(self) -> None:
@@ -310,7 +387,7 @@ class LiveService:
             return  # logged; the next beat tries again
         if gone:
             log.info("presence.reaped", offline=len(gone))
-        await self._announce(gone, online=False)
+        await self._went_offline(gone)
 
     async def _resync(self) -> None:
         changes = self._changes
@@ -323,8 +400,8 @@ class LiveService:
         # what changed while the resync ran may be missing: the next beat counts it again
         self._out_of_sync = self._changes != changes
         log.info("presence.resynced", connections=len(entries), came=len(came), went=len(gone))
-        await self._announce(came, online=True)
-        await self._announce(gone, online=False)
+        self._came_online(came)
+        await self._went_offline(gone)
 
     async def close(self) -> None:
         """This node stops: it beats no more and takes its connections out of presence, so
@@ -334,17 +411,34 @@ class LiveService:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._beating
             self._beating = None
+        self._closed = True
+        if self._flushing is not None:
+            self._flushing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flushing
+            self._flushing = None
         try:
             gone = await self.presence.leave()
         except BackendUnavailable:
-            return
+            gone = []
         self._entered.clear()
         try:
-            await self._announce(gone, online=False)
+            await self._went_offline(gone)
+            await self.flush()  # now: nothing is left to announce them later
         except Exception:
             log.exception("presence.goodbye_failed")
 
-    # ---- search ------------------------------------------------------------------------------
+    # ---- the online list and search ----------------------------------------------------------
+    async def list_online(
+        self, user: User, code: str, *, after: str | None, limit: int | None
+    ) -> OnlinePage:
+        """A page of the room's online users, by username, after the username ``after``."""
+        await self.searches.hit(f"search:{user.id}", "You are searching too fast; slow down.")
+        async with self.db.read() as s:
+            room = await access_room(s, user, code)
+        online = await self.presence.online(room.id)  # Redis not answering: 503, try again
+        return await self._page(room.id, online, None if after is None else after.casefold(), limit)
+
     async def list_members(
         self, user: User, code: str, *, online_only: bool, query: str
     ) -> list[MemberOut]:
