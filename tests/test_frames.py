@@ -12,6 +12,7 @@ import contextlib
 import json
 import re
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -287,3 +288,17 @@ async def test_a_message_sent_while_a_member_is_mid_upgrade_arrives_once_in_orde
             assert carried == sent
             assert message_seqs(upgraded.frames, code)[-6:] == sent[-6:]
             await upgraded.close()
+
+
+@pytest.mark.parametrize("compression", [False, True])
+async def test_websocket_compression_is_accepted_only_when_turned_on(
+    tmp_path: Path, compression: bool
+) -> None:
+    env = {**SERVER_ENV, "CHINWAG_WEBSOCKET_COMPRESSION": str(compression).lower()}
+    with run_server(tmp_path, env) as proc:
+        url = f"ws://127.0.0.1:{proc.port}/socket.io/?EIO=4&transport=websocket"
+        async with ws_connect(url, compression="deflate") as ws:  # what browsers offer
+            assert ws.response is not None
+            extensions = ws.response.headers.get("Sec-WebSocket-Extensions") or ""
+            assert ("permessage-deflate" in extensions) is compression
+            assert str(await ws.recv()).startswith("0")

@@ -296,6 +296,12 @@ class Settings(BaseSettings):
         "whether it committed is settled, by asking the database, after this long (until then "
         "nothing reaches what it covers).",
     )
+    websocket_compression: bool = Field(
+        False,
+        description="Accept permessage-deflate on websockets: less bandwidth, but each event is "
+        "compressed once per recipient (off: the frame is built once for all, as socket.io's "
+        "own server does by default).",
+    )
     gc_freeze: bool = Field(
         True,
         description="Once started, move every object made during start-up out of the garbage "
