@@ -26,6 +26,7 @@ from chinwag.api.web import mount_web
 from chinwag.backends import Backends
 from chinwag.config import Settings
 from chinwag.db.engine import Database
+from chinwag.garbage import GcPauses, freeze_startup, tune
 from chinwag.logs import get_logger
 from chinwag.metrics import Metrics
 from chinwag.realtime.control import ControlServer
@@ -94,6 +95,7 @@ def create_app(settings: Settings) -> ChinwagApp:
     origins = OriginPolicy(settings)
     sio.register_namespace(ChatNamespace(services, origins, node_metrics))
     node_metrics.watch(realtime.registry, db, backends.fanout, shared=backends.redis is not None)
+    gc_pauses = GcPauses(node_metrics.registry)
 
     # one node on its own: `chinwag admin` reaches it here (a cluster's nodes hear it on Redis)
     control = None
@@ -105,8 +107,13 @@ def create_app(settings: Settings) -> ChinwagApp:
         await services.start()
         if control is not None:
             await control.start()
+        tune(settings.gc_threshold_values)
+        if settings.gc_freeze:
+            freeze_startup()
+        gc_pauses.install()
         log.info("chinwag.started", version=__version__, database=db.engine.dialect.name)
         yield
+        gc_pauses.remove()
         if control is not None:
             await control.stop()
         await services.close()

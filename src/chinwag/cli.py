@@ -201,6 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         loop="uvloop" if sys.platform != "win32" else "auto",
         http=limited_http_protocol(settings.max_header_bytes, settings.header_timeout_seconds),
         ws="websockets-sansio",
+        ws_per_message_deflate=settings.websocket_compression,
         log_config=None,
         access_log=False,
         proxy_headers=settings.trust_proxy,

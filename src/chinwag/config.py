@@ -100,6 +100,17 @@ def normalize_database_url(url: str) -> str:
     return driver + url[url.index("://") :]
 
 
+def parse_gc_thresholds(text: str) -> tuple[int, int, int]:
+    """``"gen0,gen1,gen2"`` as three whole numbers, the first at least 1."""
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) != 3 or not all(p.isdigit() for p in parts):
+        raise ValueError("give three whole numbers, gen0,gen1,gen2 (e.g. 50000,20,100)")
+    gen0, gen1, gen2 = (int(p) for p in parts)
+    if gen0 < 1:
+        raise ValueError("gen0 must be at least 1 (0 would turn the collector off)")
+    return gen0, gen1, gen2
+
+
 class Settings(BaseSettings):
     """Everything Chinwag can be told from outside. See docs/configuration.md."""
 
@@ -307,6 +318,22 @@ class Settings(BaseSettings):
         "whether it committed is settled, by asking the database, after this long (until then "
         "nothing reaches what it covers).",
     )
+    websocket_compression: bool = Field(
+        False,
+        description="Accept permessage-deflate on websockets: less bandwidth, but each event is "
+        "compressed once per recipient (off: the frame is built once for all, as socket.io's "
+        "own server does by default).",
+    )
+    gc_freeze: bool = Field(
+        True,
+        description="Once started, move every object made during start-up out of the garbage "
+        "collector's sight (gc.freeze), so no collection walks them again.",
+    )
+    gc_thresholds: str = Field(
+        "50000,20,100",
+        description="The garbage collector's thresholds, gen0,gen1,gen2 (gc.set_threshold): "
+        "higher makes collections rarer; chinwag_gc_pause_seconds shows what they cost.",
+    )
     node_heartbeat_seconds: float = Field(
         5.0,
         gt=0,
@@ -379,6 +406,11 @@ class Settings(BaseSettings):
     def _async_driver(cls, value: str | None) -> str | None:
         return normalize_database_url(value) if value else None
 
+    @field_validator("gc_thresholds")
+    @classmethod
+    def _gc_thresholds(cls, value: str) -> str:
+        return ",".join(str(n) for n in parse_gc_thresholds(value))
+
     @field_validator("redis_url")
     @classmethod
     def _redis_scheme(cls, value: str | None) -> str | None:
@@ -431,6 +463,10 @@ class Settings(BaseSettings):
                     "CHINWAG_SECRET_KEY must be set to 32+ random characters in production"
                 )
         return self
+
+    @property
+    def gc_threshold_values(self) -> tuple[int, int, int]:
+        return parse_gc_thresholds(self.gc_thresholds)
 
     @property
     def resolved_database_url(self) -> str:

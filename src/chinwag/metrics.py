@@ -104,6 +104,16 @@ class Metrics:
             ["event"],
             registry=self.registry,
         )
+        frames = Counter(
+            "chinwag_socket_frames",
+            "Event frames this node sent to its connections, by path: written straight to a "
+            "websocket (direct) or through python-engineio's per-socket queue (queued: "
+            "long-polling, an upgrade under way, or packets still waiting on that socket).",
+            ["path"],
+            registry=self.registry,
+        )
+        self._frames_direct = frames.labels("direct")
+        self._frames_queued = frames.labels("queued")
         self._lag = Histogram(
             "chinwag_fanout_lag_seconds",
             "Seconds from an event's publish (on any node) to its delivery on this node "
@@ -153,6 +163,12 @@ class Metrics:
             self._deliveries.labels(event or UNKNOWN_EVENT).inc(connections)
         if lag is not None:
             self._lag.observe(max(lag, 0.0))
+
+    def framed(self, direct: int, queued: int) -> None:
+        if direct:
+            self._frames_direct.inc(direct)
+        if queued:
+            self._frames_queued.inc(queued)
 
     def refused(self, limiter: str) -> None:
         self._refusals.labels(limiter or UNKNOWN_EVENT).inc()

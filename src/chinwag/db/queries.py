@@ -93,6 +93,23 @@ async def get_session_user(
     return (row[0], row[1]) if row else None
 
 
+async def get_session_users(
+    s: AsyncSession, session_ids: list[str], now: datetime
+) -> dict[str, tuple[AuthSession, User]]:
+    """``get_session_user`` for many ids in one query: the live ones, by id."""
+    result = await s.execute(
+        select(AuthSession, User)
+        .join(User, User.id == AuthSession.user_id)
+        .where(
+            AuthSession.id.in_(session_ids),
+            AuthSession.expires_at > now,
+            User.disabled_at.is_(None),
+            User.deleted_at.is_(None),
+        )
+    )
+    return {row[0].id: (row[0], row[1]) for row in result}
+
+
 async def delete_session(s: AsyncSession, session_id: str) -> None:
     await s.execute(delete(AuthSession).where(AuthSession.id == session_id))
 

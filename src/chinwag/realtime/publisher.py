@@ -34,6 +34,7 @@ from chinwag.logs import get_logger
 from chinwag.metrics import Metrics
 from chinwag.realtime import envelopes
 from chinwag.realtime.envelopes import Envelope
+from chinwag.realtime.frames import DirectWriter, Frame
 from chinwag.realtime.registry import ConnectionRegistry
 from chinwag.services.realtime import Audience, Hold, NodeHooks, Removed, Revocation
 
@@ -66,6 +67,8 @@ class SocketIORealtime:
         self._remote: dict[str, tuple[Hold, asyncio.TimerHandle]] = {}  # other nodes' holds
         self._lost = False  # an event could not be published: others must resync
         self._tasks: set[asyncio.Task[None]] = set()
+        self.writer = DirectWriter()
+        self.writer.install(sio.eio)
 
     # ---- the node ----------------------------------------------------------------------------
     async def start(self, hooks: NodeHooks) -> None:
@@ -166,14 +169,27 @@ class SocketIORealtime:
         self.metrics.delivered(envelope.event, len(targets), lag)
 
     async def _send(self, conn_ids: Sequence[str], encoded: str) -> None:
-        """Send one encoded Socket.IO packet, as it is, to each connection (what
-        python-socketio's manager does for an emit to many)."""
-        message = eio_packet.Packet(eio_packet.MESSAGE, encoded)
-        manager = self.sio.manager
+        """Send one encoded Socket.IO packet, framed once, to each connection: written
+        straight to its websocket where nothing queued can be overtaken, else queued as
+        python-socketio does (``chinwag.realtime.frames``)."""
+        frame = Frame(encoded)
+        message: eio_packet.Packet | None = None
+        sid_of = self.sio.manager.eio_sid_from_sid
+        write = self.writer.write
+        ping_timeout = self.sio.eio.ping_timeout
+        direct = queued = 0
         for conn_id in conn_ids:
-            eio_sid = manager.eio_sid_from_sid(conn_id, NAMESPACE)
-            if eio_sid is not None:
-                await self.sio._send_eio_packet(eio_sid, message)
+            eio_sid = sid_of(conn_id, NAMESPACE)
+            if eio_sid is None:
+                continue
+            if write(eio_sid, frame, ping_timeout):
+                direct += 1
+                continue
+            if message is None:
+                message = eio_packet.Packet(eio_packet.MESSAGE, encoded)
+            queued += 1
+            await self.sio._send_eio_packet(eio_sid, message)
+        self.metrics.framed(direct, queued)
 
     # ---- revocations -------------------------------------------------------------------------
     async def hold(self, revocations: Sequence[Revocation]) -> Hold:

@@ -31,6 +31,7 @@ from chinwag.schemas import (
 from chinwag.services.pools import WorkPool
 from chinwag.services.ratelimit import RateLimiter
 from chinwag.services.realtime import Audience, SessionEnded
+from chinwag.services.sessions import SessionLookup
 from chinwag.services.tx import Committer, Tx
 from chinwag.services.views import user_out
 
@@ -95,6 +96,7 @@ class AccountService:
             retry_after=1,
         )
         self._dummy_hash = self.hasher.hash(secrets.token_hex(16))
+        self.sessions = SessionLookup(db)
         counters, window = backends.counters, settings.login_window_seconds
         self.user_failures = RateLimiter(
             counters, "failures-per-user", settings.login_failures_per_user, window
@@ -242,8 +244,7 @@ class AccountService:
 
     async def require_session_id(self, session_id: str) -> tuple[AuthSession, User]:
         """The live session with this stored id, or NotAuthenticated (ended or expired)."""
-        async with self.db.read() as s:
-            found = await queries.get_session_user(s, session_id, utcnow())
+        found = await self.sessions.get(session_id)
         if found is None:
             raise NotAuthenticated("Your session has expired or was ended; log in again.")
         return found
