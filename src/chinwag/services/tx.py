@@ -90,9 +90,14 @@ class Committer:
         the whole of it), commit, then announce what it queued, as ``transaction`` does.
         Revocations are not supported here (nothing to hold them across the hop)."""
         steps = Steps()
-        result = await self.db.run_write(lambda conn: work(conn, steps))
-        if steps.revocations:
-            raise RuntimeError("Committer.run cannot hold revocations")
+
+        def checked(conn: Connection) -> T:
+            result = work(conn, steps)
+            if steps.revocations:  # refused before the commit: rolled back
+                raise RuntimeError("Committer.run cannot hold revocations")
+            return result
+
+        result = await self.db.run_write(checked)
         await self._announce(steps)
         return result
 
