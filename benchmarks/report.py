@@ -223,15 +223,20 @@ def markdown(results: dict[str, Any]) -> str:
                 f"{o['official_clients']}, {o['official_delivered']}, "
                 f"{o['official_duplicates']} | {o['agree']} |"
             )
-    errors = [
-        f"- [{key}] {label}: {o['error']}"
-        for key, entry in results["scenarios"].items()
-        for label, o in entry["targets"].items()
-        if "error" in o
-    ]
+    errors = [f"- [{key}] {label}: {error}" for key, label, error in failures(results)]
     if errors:
         lines += ["", "Failed:", *errors]
     return "\n".join(lines)
+
+
+def failures(results: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(scenario, target, error) for every target a scenario could not measure."""
+    return [
+        (key, label, outcome["error"])
+        for key, entry in results["scenarios"].items()
+        for label, outcome in entry["targets"].items()
+        if "error" in outcome
+    ]
 
 
 def steps_table(results: dict[str, Any], key: str, title: str) -> list[str]:

@@ -155,12 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         report.plot(results, args.plot)
     print(report.markdown(results))
     print(f"\nresults: {path}" + ("" if args.no_plot else f"\nplot: {args.plot}"))
-    failed = [
-        f"{key}: {label}"
-        for key, entry in results["scenarios"].items()
-        for label, outcome in entry["targets"].items()
-        if "error" in outcome
-    ]
+    failed = [f"{key}: {label}" for key, label, _ in report.failures(results)]
     if failed:
         print("scenarios that failed: " + "; ".join(failed), file=sys.stderr)
         return 1
