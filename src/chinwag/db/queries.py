@@ -76,19 +76,24 @@ async def get_users_page(
     return sorted(page, key=lambda u: u.username_key)[:limit]
 
 
-async def get_session_user(
-    s: AsyncSession, session_id: str, now: datetime
-) -> tuple[AuthSession, User] | None:
-    result = await s.execute(
+def _live_sessions(now: datetime) -> Select[AuthSession, User]:
+    """Sessions that have not expired, with their users, who are neither disabled nor
+    deleted."""
+    return (
         select(AuthSession, User)
         .join(User, User.id == AuthSession.user_id)
         .where(
-            AuthSession.id == session_id,
             AuthSession.expires_at > now,
             User.disabled_at.is_(None),
             User.deleted_at.is_(None),
         )
     )
+
+
+async def get_session_user(
+    s: AsyncSession, session_id: str, now: datetime
+) -> tuple[AuthSession, User] | None:
+    result = await s.execute(_live_sessions(now).where(AuthSession.id == session_id))
     row = result.one_or_none()
     return (row[0], row[1]) if row else None
 
@@ -97,16 +102,7 @@ async def get_session_users(
     s: AsyncSession, session_ids: list[str], now: datetime
 ) -> dict[str, tuple[AuthSession, User]]:
     """``get_session_user`` for many ids in one query: the live ones, by id."""
-    result = await s.execute(
-        select(AuthSession, User)
-        .join(User, User.id == AuthSession.user_id)
-        .where(
-            AuthSession.id.in_(session_ids),
-            AuthSession.expires_at > now,
-            User.disabled_at.is_(None),
-            User.deleted_at.is_(None),
-        )
-    )
+    result = await s.execute(_live_sessions(now).where(AuthSession.id.in_(session_ids)))
     return {row[0].id: (row[0], row[1]) for row in result}
 
 
