@@ -73,8 +73,13 @@ async def test_the_socket_is_private_and_refuses_a_client_without_the_token(
             )
             writer.write(struct.pack(">cI", b"A", 5) + b"wrong")
             writer.write(struct.pack(">cI", b"H", len(hold) + 3) + b"h1\n" + hold)
-            await writer.drain()
-            assert await reader.read() == b""  # closed without an answer
+            # the node may close before our hold is even flushed: a reset is a refusal too
+            try:
+                await writer.drain()
+                answer = await reader.read()
+            except ConnectionResetError:
+                answer = b""
+            assert answer == b""  # closed without an answer
             writer.close()
             # nothing was held: bob still hears himself, and is still connected
             code = bob.create_room()
