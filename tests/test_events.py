@@ -17,7 +17,7 @@ from chinwag.events import (
     RoomLeftEvent,
     TypingEvent,
 )
-from chinwag.realtime.namespace import HANDLERS
+from chinwag.realtime.chat import HANDLERS
 from chinwag.schemas import UserOut
 from tests.live_support import client_id, online, room_with
 from tests.support import PASSWORD, User

@@ -110,11 +110,10 @@ class Admin:
 @asynccontextmanager
 async def admin_services(settings: Settings) -> AsyncIterator[Admin]:
     """The services on a committer whose holds and events reach the running nodes."""
-    import socketio
-
     from chinwag.backends import Backends
     from chinwag.backends.fanout import Fanout
     from chinwag.db.engine import Database
+    from chinwag.realtime.carrier import NoConnections
     from chinwag.realtime.control import ControlFanout
     from chinwag.realtime.publisher import SocketIORealtime
     from chinwag.services import Services
@@ -127,9 +126,7 @@ async def admin_services(settings: Settings) -> AsyncIterator[Admin]:
         control = ControlFanout(settings.control_socket, settings.signing_key)
         reached = await control.connect()
         fanout = control
-    realtime = SocketIORealtime(
-        socketio.AsyncServer(async_mode="asgi"), fanout, hold_lease=settings.hold_lease_seconds
-    )
+    realtime = SocketIORealtime(NoConnections(), fanout, hold_lease=settings.hold_lease_seconds)
     try:
         yield Admin(Services.build(settings, db, realtime, backends), reached)
     finally:

@@ -29,8 +29,10 @@ from chinwag.db.engine import Database
 from chinwag.garbage import GcPauses, freeze_startup, tune
 from chinwag.logs import get_logger
 from chinwag.metrics import Metrics
+from chinwag.realtime.carrier import SocketIOCarrier
+from chinwag.realtime.chat import HANDLERS, ChatEvents
 from chinwag.realtime.control import ControlServer
-from chinwag.realtime.namespace import HANDLERS, ChatNamespace
+from chinwag.realtime.namespace import ChatNamespace
 from chinwag.realtime.packets import PacketLimitedServer
 from chinwag.realtime.publisher import SocketIORealtime
 from chinwag.schemas import ErrorOut
@@ -89,11 +91,14 @@ def create_app(settings: Settings) -> ChinwagApp:
     backends = Backends.from_settings(settings)
     node_metrics = Metrics(HANDLERS)
     realtime = SocketIORealtime(
-        sio, backends.fanout, hold_lease=settings.hold_lease_seconds, metrics=node_metrics
+        SocketIOCarrier(sio, node_metrics),
+        backends.fanout,
+        hold_lease=settings.hold_lease_seconds,
+        metrics=node_metrics,
     )
     services = Services.build(settings, db, realtime, backends)
     origins = OriginPolicy(settings)
-    sio.register_namespace(ChatNamespace(services, origins, node_metrics))
+    sio.register_namespace(ChatNamespace(ChatEvents(services, origins, node_metrics)))
     node_metrics.watch(realtime.registry, db, backends.fanout, shared=backends.redis is not None)
     gc_pauses = GcPauses(node_metrics.registry)
 

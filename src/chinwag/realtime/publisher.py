@@ -1,4 +1,4 @@
-"""``Realtime`` over python-socketio and the fan-out: the registry decides, socket.io carries.
+"""``Realtime`` over a Socket.IO carrier and the fan-out: the registry decides, the carrier carries.
 
 Every event goes out on the fan-out (``chinwag.backends.fanout``) as its Socket.IO packet,
 encoded once, with its audiences; every node, this one included, hears it in one order and
@@ -23,22 +23,17 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-import socketio
-from engineio import packet as eio_packet
-from socketio import packet
-
 from chinwag.backends.fanout import Fanout, MemoryFanout
 from chinwag.backends.ports import BackendUnavailable
 from chinwag.events import ResyncEvent
 from chinwag.logs import get_logger
 from chinwag.metrics import Metrics
 from chinwag.realtime import envelopes
+from chinwag.realtime.carrier import Carrier
 from chinwag.realtime.envelopes import Envelope
-from chinwag.realtime.frames import DirectWriter, Frame
 from chinwag.realtime.registry import ConnectionRegistry
 from chinwag.services.realtime import Audience, Hold, NodeHooks, Removed, Revocation
 
-NAMESPACE = "/"
 # asyncio's call_later cannot wait for ever: sessions that outlive this are re-armed.
 MAX_TIMER_SECONDS = 24 * 3600.0
 DEFAULT_HOLD_LEASE_SECONDS = 30.0
@@ -49,14 +44,14 @@ log = get_logger(__name__)
 class SocketIORealtime:
     def __init__(
         self,
-        sio: socketio.AsyncServer,
+        carrier: Carrier,
         fanout: Fanout | None = None,
         registry: ConnectionRegistry | None = None,
         *,
         hold_lease: float = DEFAULT_HOLD_LEASE_SECONDS,
         metrics: Metrics | None = None,
     ) -> None:
-        self.sio = sio
+        self.carrier = carrier
         self.metrics = metrics or Metrics()
         self.fanout = fanout or MemoryFanout()
         self.registry = registry or ConnectionRegistry()
@@ -67,8 +62,6 @@ class SocketIORealtime:
         self._remote: dict[str, tuple[Hold, asyncio.TimerHandle]] = {}  # other nodes' holds
         self._lost = False  # an event could not be published: others must resync
         self._tasks: set[asyncio.Task[None]] = set()
-        self.writer = DirectWriter()
-        self.writer.install(sio.eio)
 
     # ---- the node ----------------------------------------------------------------------------
     async def start(self, hooks: NodeHooks) -> None:
@@ -169,27 +162,7 @@ class SocketIORealtime:
         self.metrics.delivered(envelope.event, len(targets), lag)
 
     async def _send(self, conn_ids: Sequence[str], encoded: str) -> None:
-        """Send one encoded Socket.IO packet, framed once, to each connection: written
-        straight to its websocket where nothing queued can be overtaken, else queued as
-        python-socketio does (``chinwag.realtime.frames``)."""
-        frame = Frame(encoded)
-        message: eio_packet.Packet | None = None
-        sid_of = self.sio.manager.eio_sid_from_sid
-        write = self.writer.write
-        ping_timeout = self.sio.eio.ping_timeout
-        direct = queued = 0
-        for conn_id in conn_ids:
-            eio_sid = sid_of(conn_id, NAMESPACE)
-            if eio_sid is None:
-                continue
-            if write(eio_sid, frame, ping_timeout):
-                direct += 1
-                continue
-            if message is None:
-                message = eio_packet.Packet(eio_packet.MESSAGE, encoded)
-            queued += 1
-            await self.sio._send_eio_packet(eio_sid, message)
-        self.metrics.framed(direct, queued)
+        await self.carrier.send(conn_ids, encoded)
 
     # ---- revocations -------------------------------------------------------------------------
     async def hold(self, revocations: Sequence[Revocation]) -> Hold:
@@ -234,7 +207,7 @@ class SocketIORealtime:
 
     async def _disconnect(self, conn_ids: Sequence[str]) -> None:
         for conn_id in conn_ids:
-            await self.sio.disconnect(conn_id, namespace=NAMESPACE)
+            await self.carrier.disconnect(conn_id)
 
     # ---- what the other nodes say ------------------------------------------------------------
     async def _on_message(self, message: bytes) -> None:
@@ -309,11 +282,7 @@ class SocketIORealtime:
             self.metrics.delivered(event, len(conn_ids), None)
 
     def _encode(self, event: str, data: dict[str, Any]) -> str:
-        encoded = self.sio.packet_class(packet.EVENT, data=[event, data], namespace=NAMESPACE)
-        text = encoded.encode()
-        if not isinstance(text, str):  # a packet with binary attachments: none of ours
-            raise TypeError(f"event {event!r} has binary data")
-        return text
+        return self.carrier.encode(event, data)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
