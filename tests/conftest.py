@@ -10,9 +10,10 @@ the two-node shape out, ``-m nodes`` runs only it. A test that needs one process
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from tests.support import (
@@ -24,6 +25,7 @@ from tests.support import (
     run_server_on,
     unique_name,
 )
+from tests.wire_support import RawClient, WireProcess, run_wire_process
 
 # Per-window limits raised out of the way of the tests (one client address signs up everyone);
 # a test that proves a limit starts its own server with a low one.
@@ -133,3 +135,39 @@ def make_user(server: Server) -> Iterator[Callable[..., User]]:
 @pytest.fixture
 def data_dir(server: Server) -> Path:
     return server.data_dir
+
+
+@pytest.fixture(scope="session")
+def conformance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WireProcess]:
+    """``chinwag conformance``: the Socket.IO test suite's reference server, on chinwag.wire."""
+    tmp = tmp_path_factory.mktemp("conformance")
+    argv = ["-m", "chinwag", "conformance", "--port", "{port}"]
+    with run_wire_process(argv, tmp) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def wire_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WireProcess]:
+    """tests/wire_app.py under uvicorn: the WireServer API that Chinwag's namespace uses."""
+    tmp = tmp_path_factory.mktemp("wire-app")
+    argv = [
+        "-m",
+        "uvicorn",
+        "--factory",
+        "tests.wire_app:create_app",
+        "--port",
+        "{port}",
+        "--ws",
+        "websockets-sansio",
+        "--log-level",
+        "warning",
+    ]
+    with run_wire_process(argv, tmp) as running:
+        yield running
+
+
+@pytest.fixture
+async def raw(conformance: WireProcess) -> AsyncIterator[RawClient]:
+    """Engine.IO by hand against ``chinwag conformance``."""
+    async with aiohttp.ClientSession() as http:
+        yield RawClient(http, conformance.url)

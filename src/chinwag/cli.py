@@ -1,4 +1,4 @@
-"""``chinwag serve``, ``migrate``, ``backup``, ``restore`` and ``admin ...``."""
+"""``chinwag serve``, ``migrate``, ``backup``, ``restore``, ``admin ...`` and ``conformance``."""
 
 from __future__ import annotations
 
@@ -101,6 +101,15 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("path", type=Path, metavar="PATH", help="the backup file to read")
     restore.add_argument("--force", action="store_true", help="replace an existing database")
     add_admin_commands(commands, env_help())
+    conformance = commands.add_parser(
+        "conformance",
+        help="run the Socket.IO protocol test suite's reference server (no database)",
+        description="Serve the reference server configuration of socket.io-protocol's "
+        "test-suite on chinwag.wire: pingInterval 300 ms, pingTimeout 200 ms, namespaces "
+        '"/" and "/custom" that echo.',
+    )
+    conformance.add_argument("--host", default="127.0.0.1", help="address to bind")
+    conformance.add_argument("--port", type=int, default=3000, help="port (default 3000)")
     return parser
 
 
@@ -142,6 +151,11 @@ def load_settings() -> Settings:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "conformance":
+        from chinwag.wire.conformance import run_conformance
+
+        run_conformance(args.host, args.port)
+        return 0
     settings = load_settings()
     if args.command == "serve" and args.workers > 1:
         from chinwag.workers import workers_refusal

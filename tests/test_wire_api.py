@@ -1,0 +1,133 @@
+"""The WireServer API that Chinwag's namespace and publisher use, through a real uvicorn
+process (tests/wire_app.py) and the official python-socketio client."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import aiohttp
+import pytest
+import socketio
+
+from tests.support import unique_name
+from tests.wire_support import RawClient, WireProcess
+
+Connect = Callable[..., Any]
+
+
+@pytest.fixture
+async def connect(wire_app: WireProcess) -> AsyncIterator[Connect]:
+    """Connects python-socketio clients to the test app; disconnects them afterwards."""
+    clients: list[socketio.AsyncClient] = []
+
+    async def connect_client(
+        auth: dict[str, Any] | None = None, transports: list[str] | None = None, **kwargs: Any
+    ) -> socketio.AsyncClient:
+        client = socketio.AsyncClient(reconnection=False)
+        clients.append(client)
+        await client.connect(
+            wire_app.url, auth=auth, transports=transports or ["websocket"], **kwargs
+        )
+        return client
+
+    yield connect_client
+    for client in clients:
+        await client.disconnect()
+
+
+def recorder(client: socketio.AsyncClient, event: str) -> asyncio.Queue[Any]:
+    received: asyncio.Queue[Any] = asyncio.Queue()
+
+    @client.on(event)  # type: ignore[misc]
+    async def record(*args: Any) -> None:
+        await received.put(args)
+
+    return received
+
+
+async def test_connect_answers_the_namespace_fields_and_sends_what_connect_emitted(
+    wire_app: WireProcess,
+) -> None:
+    client = socketio.AsyncClient(reconnection=False)
+    welcomes = recorder(client, "welcome")
+    pids: list[Any] = []
+    client.on("connect", lambda: pids.append(client.namespaces.get("/")))
+    await client.connect(wire_app.url, auth={"name": "ada"}, transports=["websocket"])
+    assert await welcomes.get() == ("ada",)
+    sid = client.get_sid()
+    assert sid and pids == [sid]
+    await client.disconnect()
+
+
+async def test_a_refused_connect_carries_message_and_data(wire_app: WireProcess) -> None:
+    client = socketio.AsyncClient(reconnection=False)
+    errors: asyncio.Queue[Any] = asyncio.Queue()
+    client.on("connect_error", errors.put_nowait)
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        await client.connect(wire_app.url, auth={"refuse": True}, transports=["websocket"])
+    assert await errors.get() == {"message": "not today", "data": {"code": "refused"}}
+
+
+async def test_one_frame_reaches_every_room_member_with_its_offset(connect: Connect) -> None:
+    members = [await connect({"name": unique_name()}) for _ in range(3)]
+    queues = [recorder(member, "said") for member in members]
+    for member in members:
+        await member.call("join")
+    assert await members[0].call("say", ("hello", {"n": 1})) == 3
+    for queue in queues:
+        assert await queue.get() == ("hello", {"n": 1}, "7-1")
+
+
+async def test_events_of_one_connection_are_handled_in_order(connect: Connect) -> None:
+    client = await connect()
+    acks: asyncio.Queue[str] = asyncio.Queue()
+    await client.emit("slow", callback=acks.put_nowait)
+    await client.emit("fast", callback=acks.put_nowait)
+    assert [await acks.get(), await acks.get()] == ["slow", "fast"]
+
+
+async def test_a_server_side_disconnect_runs_the_handler_once(connect: Connect) -> None:
+    name = unique_name()
+    victim = await connect({"name": name})
+    gone: asyncio.Queue[Any] = asyncio.Queue()
+    victim.on("disconnect", lambda *reason: gone.put_nowait(reason))
+    admin = await connect()
+    assert await admin.call("kick", victim.get_sid()) == "kicked"
+    assert await gone.get() == ("server disconnect",)
+    assert await admin.call("reasons", name) == ["server namespace disconnect"]
+
+
+async def test_a_client_disconnect_is_a_reason_the_namespace_sees(
+    wire_app: WireProcess, connect: Connect
+) -> None:
+    name = unique_name()
+    async with aiohttp.ClientSession() as http:
+        leaver = await RawClient(http, wire_app.url).open_websocket()
+        socket = leaver[0]
+        await socket.send("40" + json.dumps({"name": name}))
+        assert str(await socket.receive()).startswith("40{")
+        assert await socket.receive() == f'42["welcome","{name}"]'
+        await socket.send("41")
+        witness = await connect()
+        reasons: list[str] = []
+        while not reasons:  # the handler runs as the DISCONNECT arrives; ask until it has
+            reasons = await witness.call("reasons", name)
+        assert reasons == ["client namespace disconnect"]
+        await socket.close()
+
+
+async def test_handshake_headers_are_lower_cased(connect: Connect) -> None:
+    client = await connect(headers={"X-Chinwag-Test": "yes"})
+    assert await client.call("header", "x-chinwag-test") == "yes"
+
+
+@pytest.mark.parametrize("transports", [["polling"], ["websocket"], ["polling", "websocket"]])
+async def test_binary_acks_and_events_on_every_transport(
+    connect: Connect, transports: list[str]
+) -> None:
+    client = await connect(transports=transports)
+    assert await client.call("bytes") == (b"\x00\x01", {"nested": [b"\x02"]})
+    assert await client.call("transport") in transports
