@@ -1,4 +1,4 @@
-"""``create_app(settings)``: FastAPI for HTTP, python-socketio for real time, one ASGI app."""
+"""``create_app(settings)``: FastAPI for HTTP, Socket.IO for real time, one ASGI app."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import socketio
 from fastapi import Depends, FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -29,11 +28,9 @@ from chinwag.db.engine import Database
 from chinwag.garbage import GcPauses, freeze_startup, tune
 from chinwag.logs import get_logger
 from chinwag.metrics import Metrics
-from chinwag.realtime.carrier import SocketIOCarrier
 from chinwag.realtime.chat import HANDLERS, ChatEvents
 from chinwag.realtime.control import ControlServer
-from chinwag.realtime.namespace import ChatNamespace
-from chinwag.realtime.packets import PacketLimitedServer
+from chinwag.realtime.layers import SOCKET_PATH, socket_layer
 from chinwag.realtime.publisher import SocketIORealtime
 from chinwag.schemas import ErrorOut
 from chinwag.security import OriginPolicy
@@ -78,27 +75,19 @@ class ChinwagApp:
 def create_app(settings: Settings) -> ChinwagApp:
     """Build the whole ASGI application. Nothing happens at import time."""
     _ = settings.signing_key  # generate and persist the development secret on first start
-    sio = PacketLimitedServer(
-        max_packet_bytes=settings.max_socket_packet_bytes,
-        max_attachments=settings.max_socket_attachments,
-        async_mode="asgi",
-        cors_allowed_origins=[],  # the namespace checks Origin itself and says why it refuses
-        async_handlers=False,  # one event at a time per connection: per-client order holds
-        logger=False,
-        engineio_logger=False,
-    )
     db = Database(settings.resolved_database_url)
     backends = Backends.from_settings(settings)
     node_metrics = Metrics(HANDLERS)
+    layer = socket_layer(settings, node_metrics)
     realtime = SocketIORealtime(
-        SocketIOCarrier(sio, node_metrics),
+        layer.carrier,
         backends.fanout,
         hold_lease=settings.hold_lease_seconds,
         metrics=node_metrics,
     )
     services = Services.build(settings, db, realtime, backends)
     origins = OriginPolicy(settings)
-    sio.register_namespace(ChatNamespace(ChatEvents(services, origins, node_metrics)))
+    chat = ChatEvents(services, origins, node_metrics)
     node_metrics.watch(realtime.registry, db, backends.fanout, shared=backends.redis is not None)
     gc_pauses = GcPauses(node_metrics.registry)
 
@@ -119,6 +108,7 @@ def create_app(settings: Settings) -> ChinwagApp:
         log.info("chinwag.started", version=__version__, database=db.engine.dialect.name)
         yield
         gc_pauses.remove()
+        await layer.close()
         if control is not None:
             await control.stop()
         await services.close()
@@ -135,7 +125,6 @@ def create_app(settings: Settings) -> ChinwagApp:
     )
     api.state.services = services
     api.state.origins = origins
-    api.state.sio = sio
     api.state.metrics = node_metrics
     install_error_handlers(api)
     guarded = [Depends(check_origin)]
@@ -156,12 +145,12 @@ def create_app(settings: Settings) -> ChinwagApp:
         overrides={"/api/me/avatar": avatar_cap},
     )
     api.add_middleware(RequestContext, node_name=settings.node_name)
-    asgi: ASGIApp = socketio.ASGIApp(sio, other_asgi_app=api, socketio_path="socket.io")
+    asgi: ASGIApp = layer.serve(chat, api)
     socket_cap = BodyCap(
         settings.max_socket_packet_bytes,
         message=f"Socket.IO requests are limited to {settings.max_socket_packet_bytes:,} bytes.",
     )
-    asgi = SocketBodyLimit(asgi, "socket.io", socket_cap)
+    asgi = SocketBodyLimit(asgi, SOCKET_PATH, socket_cap)
     if settings.allowed_hosts:
         asgi = HostAllowList(asgi, settings.allowed_hosts)
     return ChinwagApp(api, asgi)

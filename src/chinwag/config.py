@@ -318,6 +318,12 @@ class Settings(BaseSettings):
         "whether it committed is settled, by asking the database, after this long (until then "
         "nothing reaches what it covers).",
     )
+    socket_server: Literal["python-socketio", "own"] = Field(
+        "python-socketio",
+        description="The Socket.IO server underneath: python-socketio, or Chinwag's own "
+        "lean Engine.IO v4 / Socket.IO v5 layer (chinwag.wire; faster, less memory per "
+        "connection). Clients cannot tell them apart.",
+    )
     websocket_compression: bool = Field(
         False,
         description="Accept permessage-deflate on websockets: less bandwidth, but each event is "
