@@ -251,9 +251,11 @@ def test_a_binary_packet_over_the_cap_by_polling_ends_the_session_without_hangin
         assert http.post("/socket.io/", params=params, content=b"40").status_code == 200
         assert http.get("/socket.io/", params=params).text.startswith("40")
         refused = http.post("/socket.io/", params=params, content=f"455-{PLACEHOLDER}".encode())
-        assert refused.status_code == 200  # answered, not left hanging
+        # answered, not left hanging: python-engineio takes the POST and ends the session
+        # after it, chinwag.wire refuses it as a protocol error (400); both end it
+        assert refused.status_code in (200, 400), refused.text
         gone = http.get("/socket.io/", params=params)
-        assert gone.status_code == 400 and "disconnected" in gone.text  # the session is over
+        assert gone.status_code == 400, gone.text  # the session is over
     assert healthy(server)
 
 

@@ -38,7 +38,7 @@ class ApiNamespace:
             return [conn.sid]
         if event == "say":
             frame = self.server.encode_event("said", *args, offset="7-1")
-            return [self.server.send(sorted(self.room), frame)]
+            return [sum(self.server.send(sorted(self.room), frame))]
         if event == "kick":
             await self.server.disconnect(args[0])
             return ["kicked"]

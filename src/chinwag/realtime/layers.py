@@ -53,14 +53,14 @@ class PythonSocketIO(SocketLayer):
 
 
 class OwnSocketIO(SocketLayer):
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, metrics: Metrics) -> None:
         self.server = WireServer(
             path=SOCKET_PATH,
             max_payload=settings.max_socket_packet_bytes,
             max_packet_bytes=settings.max_socket_packet_bytes,
             max_attachments=settings.max_socket_attachments,
         )
-        self.carrier = WireCarrier(self.server)
+        self.carrier = WireCarrier(self.server, metrics)
 
     def serve(self, chat: ChatEvents, other_app: Any) -> Any:
         self.server.register("/", WireChat(chat, self.server))
@@ -73,5 +73,5 @@ class OwnSocketIO(SocketLayer):
 
 def socket_layer(settings: Settings, metrics: Metrics) -> SocketLayer:
     if settings.socket_server == "own":
-        return OwnSocketIO(settings)
+        return OwnSocketIO(settings, metrics)
     return PythonSocketIO(settings, metrics)

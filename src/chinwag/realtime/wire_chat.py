@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from chinwag.metrics import Metrics
 from chinwag.realtime.carrier import encode_event
 from chinwag.realtime.chat import ChatEvents, ConnectRefused
 from chinwag.wire import Connection, Refused, WireServer
@@ -41,14 +42,15 @@ class WireChat:
 class WireCarrier:
     """The publisher's carrier over a ``WireServer``."""
 
-    def __init__(self, server: WireServer) -> None:
+    def __init__(self, server: WireServer, metrics: Metrics) -> None:
         self.server = server
+        self.metrics = metrics
 
     def encode(self, event: str, data: dict[str, Any]) -> str:
         return encode_event(event, data)
 
     async def send(self, conn_ids: Sequence[str], encoded: str) -> None:
-        self.server.send(conn_ids, Frame(encoded))
+        self.metrics.framed(*self.server.send(conn_ids, Frame(encoded)))
 
     async def disconnect(self, conn_id: str) -> None:
         await self.server.disconnect(conn_id)

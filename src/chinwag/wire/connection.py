@@ -39,7 +39,7 @@ class Namespace(Protocol):
 class Connection:
     """One namespace socket of one Engine.IO session."""
 
-    __slots__ = ("sid", "namespace", "session", "handler", "state", "held", "connected")
+    __slots__ = ("sid", "namespace", "session", "handler", "state", "held", "connected", "ending")
 
     def __init__(self, sid: str, namespace: str, session: Session, handler: Namespace) -> None:
         self.sid = sid
@@ -50,6 +50,8 @@ class Connection:
         # what was sent while the namespace's connect ran: it follows the CONNECT answer
         self.held: list[Any] | None = None
         self.connected = False
+        # the server ended it while its connect handler ran: it ends once that returns
+        self.ending = False
 
     @property
     def scope(self) -> dict[str, Any]:

@@ -140,18 +140,21 @@ async def connect(server: WireServer, session: Session, packet: Packet) -> None:
         log.exception("wire.connect_failed", namespace=namespace)
         answer = MESSAGE + encode_packet(CONNECT_ERROR, namespace, {"message": "Server error"})
     else:
-        if not session.closed:
-            held, conn.held = conn.held, None
-            conn.connected = True
-            payload = {"sid": conn.sid, **(extra or {})}
-            session.push(MESSAGE + encode_packet(CONNECT, namespace, payload))
-            for item in held or ():
-                session.push(item)
+        # connected for the namespace, which is told of every end from here on
+        held, conn.held = conn.held, None
+        conn.connected = True
+        if session.closed:  # the transport went while the handler ran
+            await server.end_socket(conn, "transport close")
             return
-        answer = ""
+        payload = {"sid": conn.sid, **(extra or {})}
+        session.push(MESSAGE + encode_packet(CONNECT, namespace, payload))
+        for item in held or ():
+            session.push(item)
+        if conn.ending:  # the server ended it meanwhile: the client hears connect, then end
+            await server.disconnect(conn.sid)
+        return
     conn.held = None
     if session.sockets.get(namespace) is conn:
         del session.sockets[namespace]
     server.connections.pop(conn.sid, None)
-    if answer:
-        session.push(answer)
+    session.push(answer)

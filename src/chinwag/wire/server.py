@@ -18,7 +18,7 @@ from chinwag.wire.eio_packets import (
 )
 from chinwag.wire.frames import Frame
 from chinwag.wire.polling import respond, respond_error, serve_polling
-from chinwag.wire.session import Session
+from chinwag.wire.session import QUEUED, WRITTEN, Session
 from chinwag.wire.sio_packets import (
     BINARY_ACK,
     BINARY_EVENT,
@@ -169,16 +169,17 @@ class WireServer:
 
     # --- sending ---------------------------------------------------------------------
 
-    def deliver(self, conn: Connection, item: Any) -> bool:
-        """``item`` to ``conn``'s session in order (held while its connect handler runs)."""
+    def deliver(self, conn: Connection, item: Any) -> int:
+        """``item`` to ``conn``'s session in order (held while its connect handler runs):
+        what ``Session.push`` did with it (0: nothing, the connection is gone)."""
         if conn.held is not None:
             conn.held.append(item)
-            return True
-        return conn.connected and conn.session.push(item)
+            return QUEUED
+        return conn.session.push(item) if conn.connected else 0
 
     def write_packet(
         self, conn: Connection, kind: int, data: list[Any], ack_id: int | None = None
-    ) -> bool:
+    ) -> int:
         """An EVENT or ACK packet (as BINARY_* with its attachments when ``data`` has bytes)."""
         if not has_binary(data):
             return self.deliver(conn, MESSAGE + encode_packet(kind, conn.namespace, data, ack_id))
@@ -188,7 +189,7 @@ class WireServer:
         head = encode_packet(binary_kind, conn.namespace, placeheld, ack_id, len(buffers))
         sent = self.deliver(conn, MESSAGE + head)
         for buffer in buffers:
-            sent = self.deliver(conn, buffer) and sent
+            sent = self.deliver(conn, buffer) if sent else 0
         return sent
 
     def encode_event(
@@ -198,15 +199,21 @@ class WireServer:
         data = [event, *args] if offset is None else [event, *args, offset]
         return Frame(encode_packet(EVENT, namespace, data))
 
-    def send(self, sids: Iterable[str], frame: Frame) -> int:
-        """Write ``frame`` to each connection now or after what it already has queued."""
+    def send(self, sids: Iterable[str], frame: Frame) -> tuple[int, int]:
+        """Write ``frame`` to each connection now or after what it already has queued:
+        how many took it at once, and how many queued it."""
         connections = self.connections
-        count = 0
+        written = queued = 0
         for sid in sids:
             conn = connections.get(sid)
-            if conn is not None and self.deliver(conn, frame):
-                count += 1
-        return count
+            if conn is None:
+                continue
+            done = self.deliver(conn, frame)
+            if done == WRITTEN:
+                written += 1
+            elif done == QUEUED:
+                queued += 1
+        return written, queued
 
     async def emit(self, sid: str, event: str, *args: Any) -> None:
         conn = self.connections.get(sid)
@@ -218,6 +225,9 @@ class WireServer:
         Engine.IO session if no other namespace is connected on it."""
         conn = self.connections.get(sid)
         if conn is None:
+            return
+        if not conn.connected:  # its connect handler is running: it ends when that returns
+            conn.ending = True
             return
         session = conn.session
         self.deliver(conn, MESSAGE + encode_packet(DISCONNECT, conn.namespace))

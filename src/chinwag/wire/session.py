@@ -22,6 +22,10 @@ if TYPE_CHECKING:
     from chinwag.wire.server import WireServer
 
 
+WRITTEN = 1  # what ``Session.push`` did with an item
+QUEUED = 2
+
+
 class PendingBinary:
     """A binary packet whose attachments are still arriving."""
 
@@ -82,14 +86,15 @@ class Session:
 
     # --- sending ---------------------------------------------------------------------
 
-    def push(self, item: Outgoing) -> bool:
-        """Send ``item`` after everything sent before it; False if the session is closed."""
+    def push(self, item: Outgoing) -> int:
+        """Send ``item`` after everything sent before it: ``WRITTEN`` to the transport now,
+        ``QUEUED`` behind what waits, or 0 (false) if the session is closed."""
         if self.closed:
-            return False
+            return 0
         socket = self.socket
         if socket is not None and self.outbox is None and socket.writable():
             socket.write(item)
-            return True
+            return WRITTEN
         outbox = self.outbox
         if outbox is None:
             outbox = self.outbox = []
@@ -97,13 +102,13 @@ class Session:
         self.outbox_bytes += outgoing_size(item)
         if self.outbox_bytes > self.server.max_buffered_bytes:
             self.close("slow connection", notify=True)
-            return False
+            return 0
         if self.transport == "websocket":
             if self.drainer is None and self.ws_send is not None:
                 self.drainer = self.server.spawn(self._drain())
         else:
             self.wake_poll()
-        return True
+        return QUEUED
 
     def take_outbox(self) -> list[Outgoing]:
         items = self.outbox or []
