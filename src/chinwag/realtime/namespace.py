@@ -146,7 +146,7 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             payload = parse(CLIENT_EVENTS[event].request, args[1])
             ack = await handler(self, sid, user, payload)
             self.metrics.ack(event, "ok")
-            return ack.model_dump(mode="json")
+            return ack.wire()
         except ChinwagError as exc:
             log.info("socket.event_refused", socket_event=event, code=exc.code)
             self.metrics.ack(event, exc.code)
@@ -183,7 +183,7 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
     async def message_send(self, sid: str, user: User, payload: SendMessage) -> SendAck:
         message, created = await self.services.messages.send(user, payload)
-        return SendAck(message=message, duplicate=not created)
+        return SendAck.of_wire(message, duplicate=not created)
 
     async def typing(self, sid: str, user: User, payload: TypingUpdate) -> OkAck:
         await self.services.typing.set_typing(user, payload.room, payload.to, payload.active)
