@@ -9,6 +9,7 @@ messages are stored in send order.
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections.abc import Awaitable, Callable
 from http.cookies import CookieError, SimpleCookie
@@ -99,6 +100,10 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self.services = services
         self.origins = origins
         self.metrics = metrics or Metrics(HANDLERS)
+        # the log's id of each event: unique in this process and cheap (a uuid4 per event
+        # reads the OS's randomness every time)
+        self._event_prefix = uuid.uuid4().hex[:6]
+        self._event_ids = itertools.count(1)
 
     # ---- connection lifecycle ----------------------------------------------------------------
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
@@ -134,7 +139,7 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         if is_lifecycle and not self.server.manager.is_connected(sid, self.namespace):
             return await super().trigger_event(event, *args)
         structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(conn_id=sid, event_id=uuid.uuid4().hex[:12])
+        structlog.contextvars.bind_contextvars(conn_id=sid, event_id=self._event_id())
         self.metrics.event_in(event)
         try:
             handler = None if is_lifecycle else HANDLERS.get(event)
@@ -157,6 +162,9 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             log.exception("socket.event_failed", socket_event=event)
             self.metrics.ack(event, INTERNAL_ERROR.error.code)
             return INTERNAL_ERROR.wire()
+
+    def _event_id(self) -> str:
+        return f"{self._event_prefix}{next(self._event_ids):06x}"
 
     async def _current_user(self, sid: str) -> User:
         """Re-check the login on every event: a logged-out or expired session acts no more."""
