@@ -121,8 +121,13 @@ def _run(conn: Connection, texts: dict[str, str], params: Sequence[Any]) -> list
         cursor.execute(statement, params)
         return list(cursor.fetchall()) if cursor.description is not None else []
     except conn.dialect.loaded_dbapi.Error as exc:
-        raise DBAPIError.instance(
-            statement, params, exc, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect
+        raise DBAPIError.instance(  # without the parameters: they hold message bodies
+            statement,
+            params,
+            exc,
+            conn.dialect.loaded_dbapi.Error,
+            hide_parameters=True,
+            dialect=conn.dialect,
         ) from exc
     finally:
         cursor.close()
