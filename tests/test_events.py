@@ -3,22 +3,31 @@ catalog says, the namespace answers with its models, and docs/api.md lists it.""
 
 from __future__ import annotations
 
+import json
 import typing
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from hypothesis import given
+from hypothesis import strategies as st
+
+from chinwag.db.models import User as UserRow
 from chinwag.events import (
     CLIENT_EVENTS,
     SERVER_EVENTS,
     AckError,
     ErrorAck,
+    MessageEvent,
     ResyncEvent,
     RoomLeftEvent,
+    SendAck,
     TypingEvent,
 )
 from chinwag.realtime.chat import HANDLERS
-from chinwag.schemas import UserOut
+from chinwag.schemas import MessageOut, UserOut
+from chinwag.services.views import datetime_wire, message_wire, user_out, user_wire
 from tests.live_support import client_id, online, room_with
 from tests.support import PASSWORD, User
 
@@ -53,6 +62,41 @@ def test_an_error_ack_names_retry_after_only_when_there_is_one() -> None:
     assert plain.wire() == {"ok": False, "error": {"code": "not_member", "message": "No."}}
     wait = ErrorAck(error=AckError(code="rate_limited", message="Slow.", retry_after=2.5))
     assert wait.wire()["error"]["retry_after"] == 2.5
+
+
+@given(
+    message_id=st.integers(min_value=1, max_value=2**62),
+    seq=st.integers(min_value=1, max_value=2**62),
+    avatar=st.none() | st.text(min_size=1, max_size=20),
+    to=st.none() | st.text(min_size=1, max_size=32),
+    body=st.text(min_size=1, max_size=200),
+    created_at=st.datetimes(timezones=st.just(UTC)),
+)
+def test_a_message_built_on_the_hot_path_is_the_one_pydantic_writes(
+    message_id: int, seq: int, avatar: str | None, to: str | None, body: str, created_at: datetime
+) -> None:
+    """The message writer builds its message, event and ack as plain dicts: the same bytes
+    as the models would write."""
+    sender = UserRow(username="ana", full_name="Ana Ñ 🙂", avatar=avatar)
+    assert user_wire(sender) == user_out(sender).model_dump(mode="json")
+    wire = message_wire(
+        message_id, "r1", seq, user_wire(sender), to, body, datetime_wire(created_at), "c-1"
+    )
+    model = MessageOut(
+        id=message_id,
+        room="r1",
+        seq=seq,
+        sender=user_out(sender),
+        to=to,
+        body=body,
+        created_at=created_at,
+        client_id="c-1",
+    )
+    assert json.dumps(wire) == json.dumps(model.model_dump(mode="json"))
+    assert json.dumps(wire) == json.dumps(MessageEvent(**dict(model)).wire()[1])
+    for duplicate in (False, True):
+        ack = SendAck(message=model, duplicate=duplicate).model_dump(mode="json")
+        assert json.dumps(SendAck.of_wire(wire, duplicate).wire()) == json.dumps(ack)
 
 
 def test_every_client_event_has_a_handler_typed_by_the_catalog() -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 from pydantic.json_schema import JsonSchemaMode, SkipJsonSchema, models_json_schema
 
 from chinwag.schemas import (
@@ -160,6 +160,10 @@ class OkAck(BaseModel):
     model_config = ConfigDict(json_schema_serialization_defaults_required=True)
     ok: Literal[True] = True
 
+    def wire(self) -> dict[str, Any]:
+        """The ack's JSON-ready payload."""
+        return self.model_dump(mode="json")
+
 
 class EnterAck(OkAck):
     room: RoomOut
@@ -183,6 +187,20 @@ class PresenceListAck(OkAck):
 class SendAck(OkAck):
     message: MessageOut
     duplicate: bool = Field(description="A retry of a stored message: nothing was sent.")
+    _wire: dict[str, Any] | None = PrivateAttr(default=None)
+
+    @classmethod
+    def of_wire(cls, message: dict[str, Any], duplicate: bool) -> SendAck:
+        """The ack of a message already in its wire form (a ``MessageOut``'s JSON dump), built
+        without validating and dumping it again (the send's hot path): its ``wire()`` is
+        that of ``SendAck(message=MessageOut(**message), duplicate=duplicate)``; only
+        ``wire()`` may be asked of it."""
+        ack = cls.model_construct(duplicate=duplicate)  # type: ignore[call-arg]  # see wire()
+        ack._wire = {"ok": True, "message": message, "duplicate": duplicate}
+        return ack
+
+    def wire(self) -> dict[str, Any]:
+        return self._wire if self._wire is not None else super().wire()
 
 
 class SearchAck(OkAck):

@@ -2,28 +2,20 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import (
-    BigInteger,
     Select,
-    String,
     Table,
-    any_,
-    bindparam,
     case,
     delete,
     func,
-    insert,
-    literal_column,
     or_,
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, CursorResult
@@ -275,147 +267,12 @@ async def bump_version(s: AsyncSession, room_id: int) -> int | None:
     return None if version is None else int(version)
 
 
-# ---- the message writer's batch statements (``chinwag.services.ingest``) --------------------
-# Core statements built once: the hot path neither builds nor ORM-processes them per call.
-_messages = cast(Table, Message.__table__)
-_rooms = cast(Table, Room.__table__)
-_memberships = cast(Table, Membership.__table__)
-
-
-def _one_of(column: Any, name: str, item: Any) -> dict[str, ColumnElement[bool]]:
-    """``column`` is one of the list bound as ``name``, per dialect, as one statement text
-    whatever the list's length (an expanding IN renders, and PostgreSQL prepares, one text
-    per length): SQLite reads the list from JSON, PostgreSQL takes an array."""
-    return {
-        "sqlite": column.in_(
-            select(literal_column("value")).select_from(func.json_each(bindparam(name)))
-        ),
-        "postgresql": column == any_(bindparam(name, type_=ARRAY(item))),
-    }
-
-
-def _bind(conn: Connection, params: dict[str, list[Any]]) -> dict[str, Any]:
-    """The lists of a ``_one_of`` statement as this dialect binds them."""
-    if conn.dialect.name == "sqlite":
-        return {key: json.dumps(value) for key, value in params.items()}
-    return dict(params)
-
-
-def _find_stored(dialect: str) -> Select[str, int, str, int]:
-    return (
-        select(_rooms.c.code, _messages.c.sender_id, _messages.c.client_id, _messages.c.id)
-        .join(_rooms, _rooms.c.id == _messages.c.room_id)
-        .where(
-            _one_of(_rooms.c.code, "codes", String)[dialect],
-            _one_of(_messages.c.sender_id, "senders", BigInteger)[dialect],
-            _one_of(_messages.c.client_id, "client_ids", String)[dialect],
-        )
-    )
-
-
-def _member_pairs(dialect: str) -> Select[Any]:
-    return select(_memberships.c.room_id, _memberships.c.user_id).where(
-        _one_of(_memberships.c.room_id, "rooms", BigInteger)[dialect],
-        _one_of(_memberships.c.user_id, "users", BigInteger)[dialect],
-    )
-
-
-_DIALECTS = ("sqlite", "postgresql")
-_FIND_STORED = {d: _find_stored(d) for d in _DIALECTS}
-_MEMBER_PAIRS = {d: _member_pairs(d) for d in _DIALECTS}
-_TAKE_POSITIONS = (
-    update(_rooms)
-    .where(_rooms.c.id == bindparam("room"))
-    .values(
-        last_seq=_rooms.c.last_seq + bindparam("public"),
-        version=_rooms.c.version + bindparam("total"),
-    )
-    .returning(_rooms.c.last_seq, _rooms.c.version)
-)
-# RETURNING rows come back in no promised order: each names its message by its unique
-# (room, sender, client_id); SQLAlchemy then sends the whole batch as one multi-row INSERT
-_INSERT_MESSAGES = insert(_messages).returning(
-    _messages.c.id, _messages.c.room_id, _messages.c.sender_id, _messages.c.client_id
-)
-
-
-def find_stored_client_ids(
-    conn: Connection, room_codes: set[str], sender_ids: set[int], client_ids: set[str]
-) -> dict[tuple[str, int, str], int]:
-    """Which of a batch of sends are already stored, in one statement: (room code, sender,
-    client_id) -> message id, for every message of these senders under these client_ids in
-    rooms with these codes (client_ids are random, so little else comes back)."""
-    params: dict[str, list[Any]] = {
-        "codes": list(room_codes),
-        "senders": list(sender_ids),
-        "client_ids": list(client_ids),
-    }
-    result = conn.execute(_FIND_STORED[conn.dialect.name], _bind(conn, params))
-    return {(code, int(sender), client): int(i) for code, sender, client, i in result}
-
-
 async def get_message_and_room(s: AsyncSession, message_id: int) -> tuple[Message, Room] | None:
     result = await s.execute(
         select(Message, Room).join(Room, Room.id == Message.room_id).where(Message.id == message_id)
     )
     row = result.one_or_none()
     return (row[0], row[1]) if row else None
-
-
-# The writer's statements run synchronously on one connection (``Database.run_write``).
-_ROOMS_BY_CODE = {
-    d: select(_rooms.c.id, _rooms.c.code, _rooms.c.version).where(
-        _one_of(_rooms.c.code, "codes", String)[d]
-    )
-    for d in _DIALECTS
-}
-_users = cast(Table, User.__table__)
-_USERS_BY_KEY = {
-    d: select(_users.c.id, _users.c.username, _users.c.username_key).where(
-        _one_of(_users.c.username_key, "keys", String)[d]
-    )
-    for d in _DIALECTS
-}
-
-
-def get_room_rows(conn: Connection, codes: set[str]) -> dict[str, Room]:
-    """Rooms by code (id, code and version only; not in any session)."""
-    result = conn.execute(_ROOMS_BY_CODE[conn.dialect.name], _bind(conn, {"codes": list(codes)}))
-    return {
-        code: Room(id=int(room_id), code=code, version=int(version))
-        for room_id, code, version in result
-    }
-
-
-def get_user_rows(conn: Connection, keys: set[str]) -> dict[str, User]:
-    """Users by casefolded username (id and usernames only; not in any session)."""
-    result = conn.execute(_USERS_BY_KEY[conn.dialect.name], _bind(conn, {"keys": list(keys)}))
-    return {
-        key: User(id=int(user_id), username=username, username_key=key)
-        for user_id, username, key in result
-    }
-
-
-def get_member_pairs(
-    conn: Connection, room_ids: set[int], user_ids: set[int]
-) -> set[tuple[int, int]]:
-    """Which of these users are members of which of these rooms: (room id, user id) pairs."""
-    if not room_ids or not user_ids:
-        return set()
-    params: dict[str, list[Any]] = {"rooms": list(room_ids), "users": list(user_ids)}
-    result = conn.execute(_MEMBER_PAIRS[conn.dialect.name], _bind(conn, params))
-    return {(int(room_id), int(user_id)) for room_id, user_id in result}
-
-
-def take_positions(
-    conn: Connection, room_id: int, public: int, total: int
-) -> tuple[int, int] | None:
-    """Take ``public`` public positions and ``total`` versions of a room in one statement
-    under its row lock (held until the transaction ends, so positions are handed out in
-    commit order); returns the last of each (seq, version), or None if the room is gone."""
-    result = conn.execute(_TAKE_POSITIONS, {"room": room_id, "public": public, "total": total})
-    row = result.one_or_none()
-    return None if row is None else (int(row[0]), int(row[1]))
 
 
 def take_private_position(conn: Connection, room_id: int, a: int, b: int) -> tuple[int, int]:
@@ -440,14 +297,6 @@ def take_private_position(conn: Connection, room_id: int, a: int, b: int) -> tup
     )
     row = conn.execute(statement).one()
     return int(row[0]), int(row[1])
-
-
-def insert_messages(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
-    """Insert messages in one multi-row INSERT … RETURNING; their ids, in ``rows`` order
-    (no two rows may share a room, sender and client_id)."""
-    result = conn.execute(_INSERT_MESSAGES, rows)
-    ids = {(int(r), int(u), c): int(i) for i, r, u, c in result}
-    return [ids[(row["room_id"], row["sender_id"], row["client_id"])] for row in rows]
 
 
 def pair(a: int, b: int) -> tuple[int, int]:

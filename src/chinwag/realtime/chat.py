@@ -144,7 +144,7 @@ class ChatEvents:
             payload = parse(CLIENT_EVENTS[event].request, args[0])
             ack = await handler(self, conn_id, user, payload)
             self.metrics.ack(event, "ok")
-            return ack.model_dump(mode="json")
+            return ack.wire()
         except ChinwagError as exc:
             log.info("socket.event_refused", socket_event=event, code=exc.code)
             self.metrics.ack(event, exc.code)
@@ -182,7 +182,7 @@ class ChatEvents:
 
     async def message_send(self, conn_id: str, user: User, payload: SendMessage) -> SendAck:
         message, created = await self.services.messages.send(user, payload)
-        return SendAck(message=message, duplicate=not created)
+        return SendAck.of_wire(message, duplicate=not created)
 
     async def typing(self, conn_id: str, user: User, payload: TypingUpdate) -> OkAck:
         await self.services.typing.set_typing(user, payload.room, payload.to, payload.active)

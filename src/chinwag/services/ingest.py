@@ -8,13 +8,17 @@ timer) and, for the batch:
    the store and counted against the retry limit, as before);
 2. in one write transaction: checks every send (the room, the sender's and recipient's
    memberships) in a few statements, takes each room's row lock once, in room id order (two
-   nodes' batches cannot deadlock), for all of its positions (``queries.take_positions``),
-   and inserts every message in one multi-row INSERT … RETURNING;
+   nodes' batches cannot deadlock), for all of its positions (``batch.take_positions``),
+   and inserts every message in one INSERT … RETURNING;
 3. commits, publishes the batch's events in order (``Committer``), and only then acks.
 
 A bad send gets its own error and the others are stored. When the batch's INSERT fails on a
 constraint (a concurrent send with the same client_id, a room destroyed meanwhile) the batch
 is written again one send at a time, so only the send at fault fails.
+
+The batch's statements are SQL text on the driver's connection (``chinwag.db.batch``), and
+each stored message is built once in its wire form (a ``MessageOut``'s JSON dump, without
+pydantic), for its event and its ack alike.
 """
 
 from __future__ import annotations
@@ -22,16 +26,18 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from chinwag.db import batch as statements
 from chinwag.db import queries
 from chinwag.db.engine import Database
 from chinwag.db.models import Room, User, utcnow
 from chinwag.errors import ChinwagError, Forbidden, InvalidInput, NotFound
-from chinwag.events import MessageEvent, publish
-from chinwag.schemas import MessageOut, SendMessage, UserOut
+from chinwag.events import MessageEvent
+from chinwag.schemas import SendMessage
 from chinwag.services.access import (
     access_room,
     normalize_code,
@@ -42,9 +48,10 @@ from chinwag.services.ratelimit import RateLimiter
 from chinwag.services.realtime import Audience
 from chinwag.services.tx import AfterCommit, Committer, Steps
 from chinwag.services.typing import TypingService
-from chinwag.services.views import message_out, user_out
+from chinwag.services.views import datetime_wire, message_out, message_wire, user_wire
 
-Sent = tuple[MessageOut, bool]  # the message, and whether this send stored it
+# the message in its wire form (``MessageOut``'s JSON dump), and whether this send stored it
+Sent = tuple[dict[str, Any], bool]
 
 
 @dataclass(eq=False)
@@ -157,12 +164,8 @@ class Ingest:
     async def _answer_retries(self, batch: list[Pending], *, count: bool = True) -> list[Pending]:
         """Answer the sends already stored (one read for the batch); returns the others.
         Each answered retry counts against the retry limit unless ``count`` is False."""
-        codes = {p.code for p in batch}
-        senders = {p.user_id for p in batch}
-        client_ids = {p.data.client_id for p in batch}
-        stored = await self.db.run_read(
-            lambda conn: queries.find_stored_client_ids(conn, codes, senders, client_ids)
-        )
+        keys = [p.key for p in batch]
+        stored = await self.db.run_read(lambda conn: statements.find_stored_client_ids(conn, keys))
         new = []
         for pending in batch:
             message_id = stored.get(pending.key)
@@ -182,7 +185,7 @@ class Ingest:
                 pending.answer((out, False))
         return new
 
-    async def _retry_out(self, user: User, message_id: int) -> MessageOut:
+    async def _retry_out(self, user: User, message_id: int) -> dict[str, Any]:
         async with self.db.read() as s:
             found = await queries.get_message_and_room(s, message_id)
             if found is None:  # deleted since (its sender or room is gone)
@@ -190,12 +193,13 @@ class Ingest:
             message, room = found
             await require_member(s, user, room)
             users = await queries.get_users(s, [message.sender_id, message.recipient_id or 0])
-        return message_out(
+        out = message_out(
             message,
             room,
             users[message.sender_id],
             users.get(message.recipient_id or 0),
         )
+        return out.model_dump(mode="json")
 
     async def _store(self, batch: list[Pending]) -> None:
         try:
@@ -229,16 +233,24 @@ class Ingest:
 
     def _store_in(
         self, conn: Connection, steps: Steps, batch: list[Pending]
-    ) -> list[MessageOut | ChinwagError]:
+    ) -> list[dict[str, Any] | ChinwagError]:
         """Check, position and insert the batch's sends in the open write transaction: a
         stored message or the send's own error for each. Synchronous: on SQLite this runs
         on the writer thread, so it touches neither the event loop nor the futures."""
-        outcomes: list[MessageOut | ChinwagError | None] = [None] * len(batch)
-        rooms = queries.get_room_rows(conn, {p.code for p in batch})
+        outcomes: list[dict[str, Any] | ChinwagError | None] = [None] * len(batch)
+        rooms = statements.get_room_rows(conn, {p.code for p in batch})
         wanted = {p.data.to.casefold() for p in batch if p.data.to is not None}
-        recipients = queries.get_user_rows(conn, wanted) if wanted else {}
-        users = {p.user_id for p in batch} | {u.id for u in recipients.values()}
-        members = queries.get_member_pairs(conn, {r.id for r in rooms.values()}, users)
+        recipients = statements.get_user_rows(conn, wanted) if wanted else {}
+        pairs: set[tuple[int, int]] = set()
+        for pending in batch:
+            room = rooms.get(pending.code)
+            if room is not None:
+                pairs.add((room.id, pending.user_id))
+                to = pending.data.to
+                recipient = recipients.get(to.casefold()) if to is not None else None
+                if recipient is not None:
+                    pairs.add((room.id, recipient.id))
+        members = statements.get_member_pairs(conn, pairs)
         good: list[tuple[int, Room, User | None]] = []
         for i, pending in enumerate(batch):
             room = rooms.get(pending.code)
@@ -266,11 +278,11 @@ class Ingest:
         firsts: dict[int, list[int]] = {}
         for room_id in sorted(counts):  # one lock order on every node
             public, total = counts[room_id]
-            taken = queries.take_positions(conn, room_id, public, total)
+            taken = statements.take_positions(conn, room_id, public, total)
             if taken is not None:
                 last_seq, version = taken
                 firsts[room_id] = [last_seq - public + 1, version - total + 1]
-        rows = []
+        rows: list[statements.NewMessage] = []
         placed: list[tuple[int, Room, User | None, int, Audience]] = []
         now = utcnow()
         for i, room, recipient in good:
@@ -292,40 +304,40 @@ class Ingest:
                 )
                 audience = Audience.members(room.id, [pending.user_id, recipient.id], version)
             rows.append(
-                {
-                    "room_id": room.id,
-                    "conversation_id": conversation_id,
-                    "seq": seq,
-                    "sender_id": pending.user_id,
-                    "recipient_id": recipient.id if recipient else None,
-                    "body": pending.data.body,
-                    "client_id": pending.data.client_id,
-                    "created_at": now,
-                }
+                statements.NewMessage(
+                    room.id,
+                    conversation_id,
+                    seq,
+                    pending.user_id,
+                    recipient.id if recipient else None,
+                    pending.data.body,
+                    pending.data.client_id,
+                )
             )
             placed.append((i, room, recipient, seq, audience))
-        ids = queries.insert_messages(conn, rows) if rows else []
-        senders: dict[int, UserOut] = {}
+        ids = statements.insert_messages(conn, rows, now) if rows else []
+        created_at = datetime_wire(now)
+        senders: dict[int, dict[str, Any]] = {}
         for (i, room, recipient, seq, audience), message_id in zip(placed, ids, strict=True):
             pending = batch[i]
             user = pending.user
-            sender = senders.get(user.id)
+            sender = senders.get(pending.user_id)
             if sender is None:
-                sender = senders[user.id] = user_out(user)
-            out = MessageOut(
-                id=message_id,
-                room=room.code,
-                seq=seq,
-                sender=sender,
-                to=recipient.username if recipient else None,
-                body=pending.data.body,
-                created_at=now,
-                client_id=pending.data.client_id,
+                sender = senders[pending.user_id] = user_wire(user)
+            message = message_wire(
+                message_id,
+                room.code,
+                seq,
+                sender,
+                recipient.username if recipient else None,
+                pending.data.body,
+                created_at,
+                pending.data.client_id,
             )
             # the sender's indicator goes down before their message arrives
             steps.after_commit(self._typing_stopped(room, user, recipient))
-            publish(steps, MessageEvent(**dict(out)), audience)
-            outcomes[i] = out
+            steps.publish(MessageEvent.event, message, audience)
+            outcomes[i] = message
         return [outcome if outcome is not None else room_not_found() for outcome in outcomes]
 
     def _typing_stopped(self, room: Room, user: User, recipient: User | None) -> AfterCommit:

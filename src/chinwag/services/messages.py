@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from chinwag.backends import Backends
 from chinwag.config import Settings
 from chinwag.db import queries
 from chinwag.db.engine import Database
 from chinwag.db.models import User
 from chinwag.errors import InvalidInput, NotFound
-from chinwag.schemas import ConversationOut, MessageOut, MessagePage, SendMessage
+from chinwag.schemas import ConversationOut, MessagePage, SendMessage
 from chinwag.services.access import (
     access_room,
 )
@@ -48,8 +50,9 @@ class MessageService:
             settings.message_batch_size,
         )
 
-    async def send(self, user: User, data: SendMessage) -> tuple[MessageOut, bool]:
-        """Store and broadcast a message; returns it and whether it is new.
+    async def send(self, user: User, data: SendMessage) -> tuple[dict[str, Any], bool]:
+        """Store and broadcast a message; returns it (in its wire form: a ``MessageOut``'s
+        JSON dump) and whether it is new.
 
         Sends that arrive together are stored in one transaction (``services.ingest``),
         each answered after its commit. A send with a (sender, room, client_id) that is

@@ -3,16 +3,30 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, cast
+
+from pydantic import TypeAdapter
 
 from chinwag.db.models import Message, Room, User
 from chinwag.schemas import AdminUserOut, MessageOut, RoomOut, RoomSummary, UserOut
 
 AVATAR_PATH = "/media/avatars/"
+_DATETIME = TypeAdapter(datetime)
 
 
 def user_out(user: User) -> UserOut:
+    return UserOut(**user_wire(user))
+
+
+def user_wire(user: User) -> dict[str, Any]:
+    """``user_out(user).model_dump(mode="json")``, built directly."""
     avatar_url = f"{AVATAR_PATH}{user.avatar}" if user.avatar else None
-    return UserOut(username=user.username, full_name=user.full_name, avatar_url=avatar_url)
+    return {"username": user.username, "full_name": user.full_name, "avatar_url": avatar_url}
+
+
+def datetime_wire(value: datetime) -> str:
+    """A timestamp as the wire models write it (pydantic's JSON form)."""
+    return cast(str, _DATETIME.dump_python(value, mode="json"))
 
 
 def admin_user_out(user: User, last_seen_at: datetime | None) -> AdminUserOut:
@@ -46,3 +60,28 @@ def message_out(message: Message, room: Room, sender: User, recipient: User | No
         created_at=message.created_at,
         client_id=message.client_id,
     )
+
+
+def message_wire(
+    id: int,
+    room_code: str,
+    seq: int,
+    sender: dict[str, Any],
+    to: str | None,
+    body: str,
+    created_at: str,
+    client_id: str,
+) -> dict[str, Any]:
+    """``MessageOut(...).model_dump(mode="json")`` built directly, without validating what the
+    message writer built itself: ``sender`` from ``user_wire``, ``created_at`` from
+    ``datetime_wire``. The same keys in the same order."""
+    return {
+        "id": id,
+        "room": room_code,
+        "seq": seq,
+        "sender": sender,
+        "to": to,
+        "body": body,
+        "created_at": created_at,
+        "client_id": client_id,
+    }
