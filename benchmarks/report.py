@@ -192,7 +192,8 @@ def markdown(results: dict[str, Any]) -> str:
         f"Run {results['started']} · scale {results['scale']} · commit {m['commit']} · "
         f"{m['cpu']} ({m['cores']} cores, servers pinned to core 0 and the load generator to "
         f"core 1: {m['pinned']}) · Python {m['python']} · Node {m['node']} · reference: "
-        f"{results['reference']} · {results.get('duration_s', 0):.0f} s",
+        f"{results['reference']} · Chinwag's Socket.IO server: "
+        f"{m.get('socket_server', 'python-socketio')} · {results.get('duration_s', 0):.0f} s",
         "",
         "| figure | Chinwag | reference | ratio | |",
         "|---|---|---|---|---|",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from typing import Any
 
 from benchmarks import procs, report, scenarios
 from benchmarks.targets import Chinwag, Reference, Target, reference_available
+from chinwag.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -97,6 +99,9 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "node": node.stdout.strip(),
         "commit": commit,
+        # the Socket.IO server under Chinwag: the environment's choice, else the default
+        "socket_server": os.environ.get("CHINWAG_SOCKET_SERVER")
+        or Settings.model_fields["socket_server"].default,
     }
 
 
