@@ -96,7 +96,8 @@ class Session:
         outbox.append(item)
         self.outbox_bytes += outgoing_size(item)
         if self.outbox_bytes > self.server.max_buffered_bytes:
-            self.close("slow connection", notify=True)
+            self.take_outbox()  # what it could not take is dropped, not flushed at the close
+            self.close("slow connection")
             return False
         if self.transport == "websocket":
             if self.drainer is None and self.ws_send is not None:
@@ -119,7 +120,7 @@ class Session:
     async def _drain(self) -> None:
         """Write the outbox to the websocket as it becomes writable (then this task ends)."""
         try:
-            while self.outbox and not self.closed:
+            while self.outbox:
                 socket = self.socket
                 if socket is None:  # not uvicorn: one ASGI send at a time
                     item = self.outbox.pop(0)
@@ -197,7 +198,23 @@ class Session:
         self.server.session_closed(self, reason)
 
     async def hang_up(self) -> None:
-        """Close the websocket (a second call, or a gone peer, is harmless)."""
+        """Send what is still queued (within ``ping_timeout``), then close the websocket.
+        A second call, or a gone peer, is harmless."""
+        try:
+            async with asyncio.timeout(self.server.ping_timeout):
+                drainer = self.drainer
+                if drainer is not None and drainer is not asyncio.current_task():
+                    await asyncio.wait([drainer])
+                items = self.take_outbox()
+                socket = self.socket
+                if socket is not None and not socket.gone():
+                    for item in items:  # the transport buffers them: no wait for writable
+                        socket.write(item)
+                elif socket is None:
+                    for item in items:
+                        await self.ws_send(asgi_message(item))
+        except Exception:  # noqa: S110 - gone or too slow: close all the same
+            pass
         try:
             await self.ws_send({"type": "websocket.close", "code": 1000})
         except Exception:  # noqa: S110 - already closed or gone: nothing left to do
