@@ -140,18 +140,18 @@ async def connect(server: WireServer, session: Session, packet: Packet) -> None:
         log.exception("wire.connect_failed", namespace=namespace)
         answer = MESSAGE + encode_packet(CONNECT_ERROR, namespace, {"message": "Server error"})
     else:
-        if not session.closed:
-            held, conn.held = conn.held, None
-            conn.connected = True
-            payload = {"sid": conn.sid, **(extra or {})}
-            session.push(MESSAGE + encode_packet(CONNECT, namespace, payload))
-            for item in held or ():
-                session.push(item)
+        held, conn.held = conn.held, None
+        conn.connected = True
+        if session.closed:  # closed while connect ran: the namespace still hears the end
+            await server.end_socket(conn, "transport close")
             return
-        answer = ""
+        payload = {"sid": conn.sid, **(extra or {})}
+        session.push(MESSAGE + encode_packet(CONNECT, namespace, payload))
+        for item in held or ():
+            session.push(item)
+        return
     conn.held = None
     if session.sockets.get(namespace) is conn:
         del session.sockets[namespace]
     server.connections.pop(conn.sid, None)
-    if answer:
-        session.push(answer)
+    session.push(answer)

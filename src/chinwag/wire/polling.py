@@ -121,6 +121,18 @@ async def read_body(receive_: Any, limit: int) -> bytes | None:
 
 
 async def post(server: WireServer, session: Session, receive_: Any, send: Any) -> None:
+    if session.posting:  # a second POST at once would race the first: the reference refuses
+        await respond_error(send, BAD_REQUEST)
+        session.close("transport error", notify=True)
+        return
+    session.posting = True
+    try:
+        await handle_post(server, session, receive_, send)
+    finally:
+        session.posting = False
+
+
+async def handle_post(server: WireServer, session: Session, receive_: Any, send: Any) -> None:
     body = await read_body(receive_, server.max_payload)
     if body is None:
         await respond(send, 413, b"Payload Too Large", TEXT)

@@ -48,6 +48,7 @@ class Session:
         "ws_send",
         "drainer",
         "poll",
+        "posting",
         "ping_timer",
         "pong_timer",
         "connect_timer",
@@ -69,6 +70,7 @@ class Session:
         self.ws_send: Any = None  # the websocket's ASGI send (fallback and closing)
         self.drainer: asyncio.Task[None] | None = None
         self.poll: asyncio.Future[None] | None = None  # the pending polling GET
+        self.posting = False  # a polling POST is being handled
         self.sockets: dict[str, Connection] = {}  # namespace -> its socket
         self.binary: PendingBinary | None = None
         loop = server.loop
