@@ -34,9 +34,10 @@ from chinwag.logs import get_logger
 from chinwag.metrics import Metrics
 from chinwag.realtime import envelopes
 from chinwag.realtime.envelopes import Envelope
-from chinwag.realtime.frames import DirectWriter, Frame
+from chinwag.realtime.frames import DirectWriter
 from chinwag.realtime.registry import ConnectionRegistry
 from chinwag.services.realtime import Audience, Hold, NodeHooks, Removed, Revocation
+from chinwag.wire.frames import Frame
 
 NAMESPACE = "/"
 # asyncio's call_later cannot wait for ever: sessions that outlive this are re-armed.
