@@ -4,6 +4,7 @@ process (tests/wire_app.py) and the official python-socketio client."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -169,17 +170,22 @@ async def test_a_connection_that_does_not_read_is_closed_when_its_outbox_is_full
         b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
         b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
     )
-    writer.write(masked_text_frame("40" + json.dumps({"name": name})))
-    writer.write(masked_text_frame('420["join"]'))
-    await writer.drain()
-    sayer = await connect()
-    while await sayer.call("reasons", name) == [] and await sayer.call("say", "?") == 0:
-        pass  # until the silent one has joined
-    took = 1
-    for _ in range(1000):  # 200 KB each; it never reads: the kernel, then the outbox fill up
-        took = await sayer.call("say", "x" * 200_000)
-        if took == 0:
-            break
-    assert took == 0
-    assert await sayer.call("reasons", name) == ["slow connection"]
-    writer.close()
+    try:
+        await reader.readuntil(b"\r\n\r\n")  # 101: frames sent before it could be dropped
+        writer.write(masked_text_frame("40" + json.dumps({"name": name})))
+        writer.write(masked_text_frame('420["join"]'))
+        await writer.drain()
+        sayer = await connect()
+        while await sayer.call("reasons", name) == [] and await sayer.call("say", "?") == 0:
+            pass  # until the silent one has joined
+        took = 1
+        for _ in range(1000):  # 200 KB each; it never reads: the kernel, then the outbox fill
+            took = await sayer.call("say", "x" * 200_000)
+            if took == 0:
+                break
+        assert took == 0
+        assert await sayer.call("reasons", name) == ["slow connection"]
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()

@@ -100,6 +100,8 @@ class Session:
         if self.outbox_bytes > self.server.max_buffered_bytes:
             self.take_outbox()  # what it could not take is dropped, not flushed at the close
             self.close("slow connection")
+            if self.socket is not None:
+                self.socket.abort()  # no closing handshake with a peer that does not read
             return False
         if self.transport == "websocket":
             if self.drainer is None and self.ws_send is not None:
@@ -128,10 +130,10 @@ class Session:
                     item = self.outbox.pop(0)
                     self.outbox_bytes -= outgoing_size(item)
                     await self.ws_send(asgi_message(item))
-                elif socket.gone():
-                    return
-                elif not socket.writable():
+                elif socket.paused():
                     await socket.wait_writable()
+                elif not socket.writable():
+                    return  # closing or gone: nothing more goes out
                 else:
                     for item in self.take_outbox():
                         socket.write(item)
@@ -205,7 +207,7 @@ class Session:
         try:
             async with asyncio.timeout(self.server.ping_timeout):
                 drainer = self.drainer
-                if drainer is not None and drainer is not asyncio.current_task():
+                if self.socket is None and drainer not in (None, asyncio.current_task()):
                     await asyncio.wait([drainer])
                 items = self.take_outbox()
                 socket = self.socket
@@ -218,6 +220,10 @@ class Session:
         except Exception:  # noqa: S110 - gone or too slow: close all the same
             pass
         try:
-            await self.ws_send({"type": "websocket.close", "code": 1000})
+            async with asyncio.timeout(self.server.ping_timeout):
+                await self.ws_send({"type": "websocket.close", "code": 1000})
+        except TimeoutError:  # a peer that does not read: no closing handshake for it
+            if self.socket is not None:
+                self.socket.abort()
         except Exception:  # noqa: S110 - already closed or gone: nothing left to do
             pass
