@@ -146,15 +146,18 @@ def conformance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WireProces
         yield running
 
 
-@pytest.fixture(scope="session")
-def wire_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WireProcess]:
-    """tests/wire_app.py under uvicorn: the WireServer API that Chinwag's namespace uses."""
+@pytest.fixture(scope="session", params=["create_app", "create_wrapped_app"])
+def wire_app(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[WireProcess]:
+    """tests/wire_app.py under uvicorn: the WireServer API that Chinwag's namespace uses,
+    writing straight to uvicorn's websockets, or through ASGI ``send`` behind a middleware."""
     tmp = tmp_path_factory.mktemp("wire-app")
     argv = [
         "-m",
         "uvicorn",
         "--factory",
-        "tests.wire_app:create_app",
+        f"tests.wire_app:{request.param}",
         "--port",
         "{port}",
         "--ws",

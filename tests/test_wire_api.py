@@ -4,6 +4,7 @@ process (tests/wire_app.py) and the official python-socketio client."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -131,3 +132,61 @@ async def test_binary_acks_and_events_on_every_transport(
     client = await connect(transports=transports)
     assert await client.call("bytes") == (b"\x00\x01", {"nested": [b"\x02"]})
     assert await client.call("transport") in transports
+
+
+async def test_connect_fields_and_frames_on_a_compressed_websocket(wire_app: WireProcess) -> None:
+    async with aiohttp.ClientSession() as http:
+        ws = await http.ws_connect(
+            f"{wire_app.url}/socket.io/?EIO=4&transport=websocket", compress=15
+        )
+        assert ws.compress  # permessage-deflate was agreed (uvicorn: 12-bit windows)
+        assert (await ws.receive_str()).startswith("0{")
+        await ws.send_str("40")
+        answer = json.loads((await ws.receive_str()).removeprefix("40"))
+        assert answer == {"sid": answer["sid"], "pid": f"pid-{answer['sid']}"}
+        assert await ws.receive_str() == '42["welcome",""]'
+        await ws.send_str('420["join"]')
+        assert (await ws.receive_str()).startswith("430[")
+        await ws.send_str('421["say","x' + "y" * 2000 + '"]')
+        assert await ws.receive_str() == '42["said","x' + "y" * 2000 + '","7-1"]'
+        assert await ws.receive_str() == "431[1]"
+        await ws.close()
+
+
+def masked_text_frame(text: str) -> bytes:
+    """One client-to-server websocket text frame (RFC 6455: masked), payload < 126 bytes."""
+    payload = text.encode()
+    mask = b"\x01\x02\x03\x04"
+    masked = bytes(byte ^ mask[i % 4] for i, byte in enumerate(payload))
+    return bytes((0x81, 0x80 | len(payload))) + mask + masked
+
+
+async def test_a_connection_that_does_not_read_is_closed_when_its_outbox_is_full(
+    wire_app: WireProcess, connect: Connect
+) -> None:
+    name = unique_name()
+    reader, writer = await asyncio.open_connection("127.0.0.1", wire_app.url.rsplit(":", 1)[1])
+    writer.write(
+        b"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\n"
+        b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    )
+    try:
+        await reader.readuntil(b"\r\n\r\n")  # 101: frames sent before it could be dropped
+        writer.write(masked_text_frame("40" + json.dumps({"name": name})))
+        writer.write(masked_text_frame('420["join"]'))
+        await writer.drain()
+        sayer = await connect()
+        while await sayer.call("reasons", name) == [] and await sayer.call("say", "?") == 0:
+            pass  # until the silent one has joined
+        took = 1
+        for _ in range(1000):  # 200 KB each; it never reads: the kernel, then the outbox fill
+            took = await sayer.call("say", "x" * 200_000)
+            if took == 0:
+                break
+        assert took == 0
+        assert await sayer.call("reasons", name) == ["slow connection"]
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 
 import pytest
@@ -191,3 +192,16 @@ async def test_upgrade_probe_noop_then_polling_is_refused(raw: RawClient) -> Non
     await socket.send('42["message","still here"]')
     assert await socket.receive() == '42["message-back","still here"]'
     await socket.close()
+
+
+async def test_a_long_poll_the_client_cut_is_not_a_concurrent_one(raw: RawClient) -> None:
+    sid = await raw.open_polling()
+    await raw.post(sid, "40")
+    await raw.get(sid)  # CONNECT answer and "auth"
+    cut = await pending_get(raw, sid)
+    cut.cancel()  # aiohttp drops the connection under the pending request
+    with contextlib.suppress(asyncio.CancelledError):
+        await cut
+    await asyncio.sleep(0.2)  # the server sees the hang-up (the GET below must not race it)
+    assert await raw.post(sid, '42["message","kept"]') == (200, "ok")
+    assert await raw.get(sid) == (200, '42["message-back","kept"]')

@@ -66,3 +66,17 @@ def create_app() -> WireServer:
     server = WireServer(ping_interval=5.0, ping_timeout=5.0, connect_timeout=5.0)
     server.register("/", ApiNamespace(server))
     return server
+
+
+def create_wrapped_app() -> Any:
+    """``create_app`` behind a middleware that wraps ``send``: the uvicorn protocol cannot be
+    found behind it, so every websocket write takes the ASGI fallback."""
+    server = create_app()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        async def wrapped_send(message: Any) -> None:
+            await send(message)
+
+        await server(scope, receive, wrapped_send)
+
+    return app

@@ -15,7 +15,8 @@ from engineio import packet as eio_packet
 from socketio import packet
 
 from chinwag.metrics import Metrics
-from chinwag.realtime.frames import DirectWriter, Frame
+from chinwag.realtime.frames import DirectWriter
+from chinwag.wire.frames import Frame
 
 NAMESPACE = "/"
 

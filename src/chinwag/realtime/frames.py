@@ -24,28 +24,7 @@ import engineio
 from engineio.async_drivers import asgi
 from websockets.protocol import State
 
-# Engine.IO v4: a MESSAGE packet is "4" followed by the Socket.IO packet
-EIO_MESSAGE = "4"
-
-
-class Frame:
-    """A Socket.IO packet as Engine.IO text and as an unmasked websocket text frame."""
-
-    __slots__ = ("text", "payload", "wire")
-
-    def __init__(self, encoded: str) -> None:
-        self.text = EIO_MESSAGE + encoded
-        self.payload = self.text.encode()
-        self.wire = ws_header(len(self.payload)) + self.payload
-
-
-def ws_header(length: int) -> bytes:
-    """RFC 6455 header of one final, unmasked text frame (what a server sends)."""
-    if length < 126:
-        return bytes((0x81, length))
-    if length < 1 << 16:
-        return bytes((0x81, 126)) + length.to_bytes(2, "big")
-    return bytes((0x81, 127)) + length.to_bytes(8, "big")
+from chinwag.wire.frames import Frame, uvicorn_protocol
 
 
 class WriterQueue(asyncio.Queue[Any]):
@@ -78,15 +57,6 @@ class DirectWebSocket(asgi.WebSocket):  # type: ignore[misc]
         finally:
             if self.writer.websockets.get(socket.sid) is self:
                 del self.writer.websockets[socket.sid]
-
-
-def uvicorn_protocol(send: Any) -> Any:
-    """The uvicorn websockets-sansio protocol behind an ASGI ``send``, if that is what it is."""
-    protocol = getattr(send, "__self__", None)
-    needed = ("conn", "transport", "writable", "close_sent", "disconnected", "handshake_complete")
-    if protocol is None or not all(hasattr(protocol, name) for name in needed):
-        return None
-    return protocol
 
 
 class DirectWriter:

@@ -114,7 +114,16 @@ async def event(server: WireServer, conn: Connection, packet: Packet) -> None:
         log.exception("wire.event_failed", namespace=conn.namespace, name=name)
         return
     if packet.ack_id is not None:
-        server.write_packet(conn, ACK, list(result or ()), ack_id=packet.ack_id)
+        server.write_packet(conn, ACK, ack_arguments(result), ack_id=packet.ack_id)
+
+
+def ack_arguments(result: Any) -> list[Any]:
+    """A handler's return as the ack's arguments: None -> none, a list -> its items."""
+    if result is None:
+        return []
+    if isinstance(result, list):
+        return result
+    return list(result) if isinstance(result, tuple) else [result]
 
 
 async def connect(server: WireServer, session: Session, packet: Packet) -> None:

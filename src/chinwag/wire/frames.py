@@ -78,8 +78,16 @@ class DirectSocket:
         p = self.protocol
         return bool(p.close_sent or p.disconnected or p.transport.is_closing())
 
+    def paused(self) -> bool:
+        """The transport's buffer is past its high-water mark (the peer reads slowly)."""
+        return not self.protocol.writable.is_set()
+
     async def wait_writable(self) -> None:
         await self.protocol.writable.wait()
+
+    def abort(self) -> None:
+        """Drop the TCP connection (a peer that does not read gets no closing handshake)."""
+        self.protocol.transport.abort()
 
     def write(self, item: Outgoing) -> None:
         p = self.protocol

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 from chinwag.wire.dispatch import ProtocolError, receive
@@ -66,27 +67,25 @@ async def serve_polling(
     elif session.transport != "polling":
         await respond_error(send, BAD_REQUEST)
     elif method == "GET":
-        await long_poll(session, send)
+        await long_poll(session, receive_, send)
     elif method == "POST":
         await post(server, session, receive_, send)
     else:
         await respond_error(send, BAD_REQUEST)
 
 
-async def long_poll(session: Session, send: Any) -> None:
+async def long_poll(session: Session, receive_: Any, send: Any) -> None:
     if session.poll is not None:  # a second GET at once: the reference closes the session
         await respond_error(send, BAD_REQUEST)
         session.close("transport error", notify=True)
         return
+    await receive_()  # the GET's empty body; what the next receive returns is a disconnect
     # A GET pending when the probe arrives answers a noop; one sent during the upgrade
     # waits for its outcome: refused once the websocket has taken over.
     during_upgrade = session.upgrading
     while not session.outbox and not session.closed and session.transport == "polling":
-        session.poll = session.server.loop.create_future()
-        try:
-            await session.poll
-        finally:
-            session.poll = None
+        if await client_left(session, receive_):
+            return  # the packets stay queued for the client's next GET
         if not (during_upgrade and session.upgrading):
             break
     if session.transport != "polling":
@@ -101,6 +100,19 @@ async def long_poll(session: Session, send: Any) -> None:
         elif not texts:
             texts.append(NOOP)
     await respond(send, 200, SEPARATOR.join(texts).encode(), TEXT)
+
+
+async def client_left(session: Session, receive_: Any) -> bool:
+    """Wait for the session to wake this GET; True if its client hung up first."""
+    loop = session.server.loop
+    poll = session.poll = loop.create_future()
+    hang_up = loop.create_task(receive_())
+    try:
+        await asyncio.wait((poll, hang_up), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        session.poll = None
+        hang_up.cancel()
+    return not poll.done()
 
 
 async def read_body(receive_: Any, limit: int) -> bytes | None:
@@ -121,6 +133,18 @@ async def read_body(receive_: Any, limit: int) -> bytes | None:
 
 
 async def post(server: WireServer, session: Session, receive_: Any, send: Any) -> None:
+    if session.posting:  # a second POST at once would race the first: the reference refuses
+        await respond_error(send, BAD_REQUEST)
+        session.close("transport error", notify=True)
+        return
+    session.posting = True
+    try:
+        await handle_post(server, session, receive_, send)
+    finally:
+        session.posting = False
+
+
+async def handle_post(server: WireServer, session: Session, receive_: Any, send: Any) -> None:
     body = await read_body(receive_, server.max_payload)
     if body is None:
         await respond(send, 413, b"Payload Too Large", TEXT)

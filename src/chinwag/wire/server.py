@@ -181,8 +181,13 @@ class WireServer:
         self, conn: Connection, kind: int, data: list[Any], ack_id: int | None = None
     ) -> int:
         """An EVENT or ACK packet (as BINARY_* with its attachments when ``data`` has bytes)."""
-        if not has_binary(data):
-            return self.deliver(conn, MESSAGE + encode_packet(kind, conn.namespace, data, ack_id))
+        try:  # no bytes inside (the usual case) costs no walk over ``data``
+            text = encode_packet(kind, conn.namespace, data, ack_id)
+        except TypeError:
+            if not has_binary(data):
+                raise
+        else:
+            return self.deliver(conn, MESSAGE + text)
         buffers: list[bytes] = []
         placeheld = deconstruct(data, buffers)
         binary_kind = BINARY_EVENT if kind == EVENT else BINARY_ACK

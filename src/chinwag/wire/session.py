@@ -52,6 +52,7 @@ class Session:
         "ws_send",
         "drainer",
         "poll",
+        "posting",
         "ping_timer",
         "pong_timer",
         "connect_timer",
@@ -73,6 +74,7 @@ class Session:
         self.ws_send: Any = None  # the websocket's ASGI send (fallback and closing)
         self.drainer: asyncio.Task[None] | None = None
         self.poll: asyncio.Future[None] | None = None  # the pending polling GET
+        self.posting = False  # a polling POST is being handled
         self.sockets: dict[str, Connection] = {}  # namespace -> its socket
         self.binary: PendingBinary | None = None
         loop = server.loop
@@ -101,7 +103,10 @@ class Session:
         outbox.append(item)
         self.outbox_bytes += outgoing_size(item)
         if self.outbox_bytes > self.server.max_buffered_bytes:
-            self.close("slow connection", notify=True)
+            self.take_outbox()  # what it could not take is dropped, not flushed at the close
+            self.close("slow connection")
+            if self.socket is not None:
+                self.socket.abort()  # no closing handshake with a peer that does not read
             return 0
         if self.transport == "websocket":
             if self.drainer is None and self.ws_send is not None:
@@ -124,16 +129,16 @@ class Session:
     async def _drain(self) -> None:
         """Write the outbox to the websocket as it becomes writable (then this task ends)."""
         try:
-            while self.outbox and not self.closed:
+            while self.outbox:
                 socket = self.socket
                 if socket is None:  # not uvicorn: one ASGI send at a time
                     item = self.outbox.pop(0)
                     self.outbox_bytes -= outgoing_size(item)
                     await self.ws_send(asgi_message(item))
-                elif socket.gone():
-                    return
-                elif not socket.writable():
+                elif socket.paused():
                     await socket.wait_writable()
+                elif not socket.writable():
+                    return  # closing or gone: nothing more goes out
                 else:
                     for item in self.take_outbox():
                         socket.write(item)
@@ -202,8 +207,28 @@ class Session:
         self.server.session_closed(self, reason)
 
     async def hang_up(self) -> None:
-        """Close the websocket (a second call, or a gone peer, is harmless)."""
+        """Send what is still queued (within ``ping_timeout``), then close the websocket.
+        A second call, or a gone peer, is harmless."""
         try:
-            await self.ws_send({"type": "websocket.close", "code": 1000})
+            async with asyncio.timeout(self.server.ping_timeout):
+                drainer = self.drainer
+                if self.socket is None and drainer not in (None, asyncio.current_task()):
+                    await asyncio.wait([drainer])
+                items = self.take_outbox()
+                socket = self.socket
+                if socket is not None and not socket.gone():
+                    for item in items:  # the transport buffers them: no wait for writable
+                        socket.write(item)
+                elif socket is None:
+                    for item in items:
+                        await self.ws_send(asgi_message(item))
+        except Exception:  # noqa: S110 - gone or too slow: close all the same
+            pass
+        try:
+            async with asyncio.timeout(self.server.ping_timeout):
+                await self.ws_send({"type": "websocket.close", "code": 1000})
+        except TimeoutError:  # a peer that does not read: no closing handshake for it
+            if self.socket is not None:
+                self.socket.abort()
         except Exception:  # noqa: S110 - already closed or gone: nothing left to do
             pass
