@@ -137,13 +137,45 @@ def data_dir(server: Server) -> Path:
     return server.data_dir
 
 
-@pytest.fixture(scope="session")
-def conformance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WireProcess]:
-    """``chinwag conformance``: the Socket.IO test suite's reference server, on chinwag.wire."""
+def run_conformance(
+    tmp_path_factory: pytest.TempPathFactory, *options: str
+) -> Iterator[WireProcess]:
     tmp = tmp_path_factory.mktemp("conformance")
-    argv = ["-m", "chinwag", "conformance", "--port", "{port}"]
+    argv = ["-m", "chinwag", "conformance", "--port", "{port}", *options]
     with run_wire_process(argv, tmp) as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def conformance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WireProcess]:
+    """``chinwag conformance``: the Socket.IO test suite's reference server, on chinwag.wire
+    (heartbeats every 300 ms, 200 ms to answer: only what checks that configuration)."""
+    yield from run_conformance(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def patient_conformance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WireProcess]:
+    """The reference server with heartbeats and a connect deadline no busy machine misses:
+    a test about packets never sees a ping, nor a session its slowness closed."""
+    yield from run_conformance(
+        tmp_path_factory,
+        "--ping-interval",
+        "600000",
+        "--ping-timeout",
+        "600000",
+        "--connect-timeout",
+        "600000",
+    )
+
+
+@pytest.fixture(scope="session")
+def heartbeat_conformance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WireProcess]:
+    """The reference server's 300 ms heartbeat with 2 s to answer a ping, and no connect
+    deadline in sight: for the heartbeat tests, which a loaded machine must not fail by being
+    slow."""
+    yield from run_conformance(
+        tmp_path_factory, "--ping-timeout", "2000", "--connect-timeout", "600000"
+    )
 
 
 @pytest.fixture(scope="session", params=["create_app", "create_wrapped_app"])
@@ -170,7 +202,21 @@ def wire_app(
 
 
 @pytest.fixture
-async def raw(conformance: WireProcess) -> AsyncIterator[RawClient]:
-    """Engine.IO by hand against ``chinwag conformance``."""
+async def raw(patient_conformance: WireProcess) -> AsyncIterator[RawClient]:
+    """Engine.IO by hand against ``chinwag conformance`` (no heartbeat in sight)."""
+    async with aiohttp.ClientSession() as http:
+        yield RawClient(http, patient_conformance.url)
+
+
+@pytest.fixture
+async def raw_reference(conformance: WireProcess) -> AsyncIterator[RawClient]:
+    """Engine.IO by hand against the reference configuration itself."""
     async with aiohttp.ClientSession() as http:
         yield RawClient(http, conformance.url)
+
+
+@pytest.fixture
+async def raw_heartbeat(heartbeat_conformance: WireProcess) -> AsyncIterator[RawClient]:
+    """Engine.IO by hand against 300 ms heartbeats (2 s to answer, no connect deadline)."""
+    async with aiohttp.ClientSession() as http:
+        yield RawClient(http, heartbeat_conformance.url)

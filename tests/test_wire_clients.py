@@ -18,14 +18,16 @@ FRONTEND = ROOT / "frontend"
 
 
 async def test_python_socketio_upgrades_and_carries_binary_and_acks(
-    conformance: WireProcess,
+    patient_conformance: WireProcess,
 ) -> None:
     client = socketio.AsyncClient(reconnection=False)
     auths: asyncio.Queue[Any] = asyncio.Queue()
     echoes: asyncio.Queue[Any] = asyncio.Queue()
     client.on("auth", auths.put_nowait)
     client.on("message-back", lambda *args: echoes.put_nowait(args))
-    await client.connect(conformance.url, auth={"token": "py"}, transports=["polling", "websocket"])
+    await client.connect(
+        patient_conformance.url, auth={"token": "py"}, transports=["polling", "websocket"]
+    )
     try:
         assert await auths.get() == {"token": "py"}
         for i in range(5):  # on polling, then wherever the upgrade has got to
@@ -78,13 +80,13 @@ socket.on("connect", async () => {
     reason="needs node and socket.io-client (`cd frontend && npm ci`)",
 )
 async def test_the_js_client_upgrades_and_carries_binary_and_acks(
-    conformance: WireProcess,
+    patient_conformance: WireProcess,
 ) -> None:
     proc = await asyncio.create_subprocess_exec(
         "node",
         "-e",
         JS_CLIENT,
-        conformance.url,
+        patient_conformance.url,
         cwd=FRONTEND,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -41,7 +41,8 @@ async def test_an_unknown_namespace_gets_a_connect_error(raw: RawClient) -> None
     await socket.close()
 
 
-async def test_no_connect_within_the_connect_timeout_closes(raw: RawClient) -> None:
+async def test_no_connect_within_the_connect_timeout_closes(raw_reference: RawClient) -> None:
+    raw = raw_reference
     socket, _ = await raw.open_websocket()  # pings answered: only the connect timeout closes it
     assert await socket.receive() is None
 
@@ -94,7 +95,10 @@ async def test_a_custom_namespace_disconnect_leaves_the_main_one(raw: RawClient)
     await socket.close()
 
 
-async def test_a_main_namespace_disconnect_keeps_the_engine_session(raw: RawClient) -> None:
+async def test_a_main_namespace_disconnect_keeps_the_engine_session(
+    raw_heartbeat: RawClient,
+) -> None:
+    raw = raw_heartbeat
     socket = await raw.connected()
     socket.answer_pings = False
     await socket.send("41")

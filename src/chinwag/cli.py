@@ -110,6 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     conformance.add_argument("--host", default="127.0.0.1", help="address to bind")
     conformance.add_argument("--port", type=int, default=3000, help="port (default 3000)")
+    for name, default in (("ping-interval", 300), ("ping-timeout", 200), ("connect-timeout", 1000)):
+        conformance.add_argument(
+            f"--{name}", type=int, default=default, metavar="MS", help=f"(default {default})"
+        )
     return parser
 
 
@@ -154,7 +158,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "conformance":
         from chinwag.wire.conformance import run_conformance
 
-        run_conformance(args.host, args.port)
+        run_conformance(
+            args.host,
+            args.port,
+            args.ping_interval / 1000,
+            args.ping_timeout / 1000,
+            args.connect_timeout / 1000,
+        )
         return 0
     settings = load_settings()
     if args.command == "serve" and args.workers > 1:

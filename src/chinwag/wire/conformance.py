@@ -33,23 +33,37 @@ class EchoNamespace:
         return None
 
 
-def create_conformance_app() -> WireServer:
+# the test-suite's reference server, in seconds
+PING_INTERVAL, PING_TIMEOUT, CONNECT_TIMEOUT = 0.3, 0.2, 1.0
+
+
+def create_conformance_app(
+    ping_interval: float = PING_INTERVAL,
+    ping_timeout: float = PING_TIMEOUT,
+    connect_timeout: float = CONNECT_TIMEOUT,
+) -> WireServer:
     server = WireServer(
-        ping_interval=0.3,
-        ping_timeout=0.2,
+        ping_interval=ping_interval,
+        ping_timeout=ping_timeout,
         max_payload=1_000_000,
-        connect_timeout=1.0,
+        connect_timeout=connect_timeout,
     )
     for name in ("/", "/custom"):
         server.register(name, EchoNamespace(server))
     return server
 
 
-def run_conformance(host: str, port: int) -> None:
+def run_conformance(
+    host: str,
+    port: int,
+    ping_interval: float = PING_INTERVAL,
+    ping_timeout: float = PING_TIMEOUT,
+    connect_timeout: float = CONNECT_TIMEOUT,
+) -> None:
     import uvicorn
 
     uvicorn.run(
-        create_conformance_app(),
+        create_conformance_app(ping_interval, ping_timeout, connect_timeout),
         host=host,
         port=port,
         ws="websockets-sansio",
