@@ -104,7 +104,7 @@ async def pending_get(raw: RawClient, sid: str) -> asyncio.Task[tuple[int, str]]
     """A long-poll GET under way: given time to reach the server (a later request's effect on
     it is what the tests check, whatever the time it took)."""
     poll = asyncio.create_task(raw.get(sid))
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(0.5)  # long enough on a loaded machine
     assert not poll.done()
     return poll
 
