@@ -1,4 +1,5 @@
-"""Room events framed once and written straight to websockets (``chinwag.realtime.frames``):
+"""Room events framed once and written straight to websockets (``chinwag.realtime.frames``
+on python-socketio, ``chinwag.wire`` on the own server; every test runs on both):
 every delivery still reaches exactly the right connections, once and in order, whichever
 transport each is on (long-polling, websocket, upgrading, caught mid-upgrade), and a
 connection's acks and events keep the order the server produced them in. Real server, real
@@ -28,9 +29,13 @@ EIO = {"EIO": "4"}
 ACK = re.compile(r"^43(\d+)(.*)$", re.S)
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    with run_server(tmp_path_factory.mktemp("frames"), dict(SERVER_ENV)) as proc:
+@pytest.fixture(scope="module", params=["python-socketio", "own"])
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    """Each Socket.IO server underneath (``CHINWAG_SOCKET_SERVER``)."""
+    env = {**SERVER_ENV, "CHINWAG_SOCKET_SERVER": request.param}
+    with run_server(tmp_path_factory.mktemp("frames"), env) as proc:
         yield proc
 
 
