@@ -183,6 +183,25 @@ async def test_a_websocket_message_over_max_payload_closes(raw: RawClient) -> No
     assert await socket.receive() is None
 
 
+async def test_a_get_sent_during_the_upgrade_comes_back_before_the_upgrade_packet(
+    raw: RawClient,
+) -> None:
+    """What the official JS client does: a GET already on its way when "3probe" arrives is
+    answered (a noop) without waiting for the upgrade, which the client sends only after it."""
+    sid = await raw.open_polling()
+    await raw.post(sid, "40")
+    await raw.get(sid)  # CONNECT answer and "auth"
+    socket = await raw.websocket(f"EIO=4&transport=websocket&sid={sid}")
+    await socket.send("2probe")
+    assert await socket.receive() == "3probe"
+    assert await raw.get(sid) == (200, "6")  # no GET was pending: this one is sent now
+    await socket.send("5")
+    await socket.send('42["message","upgraded"]')
+    assert await socket.receive() == '42["message-back","upgraded"]'
+    assert (await raw.get(sid))[0] == 400
+    await socket.close()
+
+
 async def test_upgrade_probe_noop_then_polling_is_refused(raw: RawClient) -> None:
     sid = await raw.open_polling()
     await raw.post(sid, "40")

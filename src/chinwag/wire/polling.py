@@ -80,18 +80,13 @@ async def long_poll(session: Session, receive_: Any, send: Any) -> None:
         session.close("transport error", notify=True)
         return
     await receive_()  # the GET's empty body; what the next receive returns is a disconnect
-    # A GET pending when the probe arrives answers a noop; one sent during the upgrade
-    # waits for its outcome: refused once the websocket has taken over.
-    during_upgrade = session.upgrading
-    while not session.outbox and not session.closed and session.transport == "polling":
-        if await client_left(session, receive_):
-            return  # the packets stay queued for the client's next GET
-        if not (during_upgrade and session.upgrading):
-            break
+    # A GET pending when the probe arrives, or sent while the upgrade is under way, answers
+    # at once (a noop if nothing waits), as the reference does: a client pauses its polling
+    # for the upgrade and sends the upgrade packet only once its last GET came back.
+    idle = not (session.outbox or session.closed or session.upgrading)
+    if idle and session.transport == "polling" and await client_left(session, receive_):
+        return  # the packets stay queued for the client's next GET
     if session.transport != "polling":
-        if during_upgrade:
-            await respond_error(send, BAD_REQUEST)
-            return
         texts = [NOOP]  # upgraded meanwhile: the websocket sends the rest
     else:
         texts = [polling_text(item) for item in session.take_outbox()]
