@@ -120,10 +120,15 @@ async def test_a_client_cannot_fake_its_own_disconnect(make_user: MakeUser) -> N
         assert bo.username in [m["username"] for m in members["users"]]
         fresh = await b.send(code, "still me")
         assert fresh["message"]["sender"]["username"] == bo.username
-    # a real disconnect still counts
-    async with online(ana, bo) as (a, b):
+    # a real disconnect still counts (once bo's coming is announced: a presence batch
+    # carries net changes, so coming and going within one interval is no change; the
+    # fence is someone never online here before)
+    dee = make_user()
+    assert dee.join(code).status_code == 200
+    async with online(ana, bo, dee) as (a, b, d):
         await a.enter(code)
         await b.enter(code)
+        await presence_fence(d, dee, code, a)
         await b.close()
         offline = await a.wait_for("presence", went(bo.username))
         assert bo.username in offline["offline"]
