@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy import event, text
@@ -18,6 +18,8 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+
+from chinwag.db.inline import InlineSQLite
 
 _IMMEDIATE = "chinwag_immediate"
 T = TypeVar("T")
@@ -34,7 +36,7 @@ def describe_failure(url: str, exc: BaseException) -> str:
     return f"cannot open the database {where}: {str(reason).strip() or type(reason).__name__}"
 
 
-def _prepare_sqlite(engine: Engine) -> None:
+def _prepare_sqlite(engine: Engine, busy_timeout_ms: int = 10_000) -> None:
     """Dialect spot: WAL, foreign keys, a busy timeout, and explicit BEGINs.
 
     pysqlite's implicit transactions are switched off so that write transactions can
@@ -48,12 +50,14 @@ def _prepare_sqlite(engine: Engine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
+        if getattr(conn.connection.dbapi_connection, "in_transaction", False):
+            return  # begun on pysqlite itself (chinwag.db.inline)
         immediate = conn.get_execution_options().get(_IMMEDIATE, False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
@@ -77,11 +81,17 @@ class Database:
         self.writer = self.engine.execution_options(**{_IMMEDIATE: True})
         self._read = async_sessionmaker(self.engine, expire_on_commit=False)
         self._write = async_sessionmaker(self.writer, expire_on_commit=False)
-        # SQLite: ``run_write`` runs on one thread of its own, with a plain pysqlite engine
+        # SQLite: ``run_write`` runs on the event loop's thread with a plain pysqlite engine
+        # that never waits for a lock, and on one thread of its own (which waits) when the
+        # lock is taken
+        self._inline: InlineSQLite | None = None
         self._sync_writer: Engine | None = None
         self._writer_thread: ThreadPoolExecutor | None = None
         if self.is_sqlite:
             sync_url = make_url(url).set(drivername="sqlite")
+            inline = create_sync_engine(sync_url, pool_size=1, max_overflow=0)
+            _prepare_sqlite(inline, busy_timeout_ms=0)
+            self._inline = InlineSQLite(inline)
             self._sync_writer = create_sync_engine(sync_url, pool_size=1, max_overflow=0)
             _prepare_sqlite(self._sync_writer)
             self._writer_thread = ThreadPoolExecutor(1, thread_name_prefix="chinwag-writer")
@@ -108,10 +118,12 @@ class Database:
         """Run ``work`` (synchronous statements, nothing awaited) in one write transaction,
         committed when it returns, rolled back if it raises.
 
-        Dialect spot: on SQLite the whole of ``work`` runs on the writer thread, one hop
-        there and back (aiosqlite hops a thread for every call: four per statement), with
-        the write lock taken up front; on PostgreSQL it runs on the event loop through
-        SQLAlchemy's greenlet bridge, each statement awaiting asyncpg.
+        Dialect spot: on SQLite the write lock is taken up front and the whole of ``work``
+        runs at once on the event loop's thread, when the lock is free: no thread hop at
+        all (aiosqlite hops a thread for every call, four per statement). When another
+        connection holds the lock, ``work`` runs instead on the writer thread, which waits
+        for it (the busy timeout) while the loop goes on. On PostgreSQL it runs on the event
+        loop through SQLAlchemy's greenlet bridge, each statement awaiting asyncpg.
         """
         return await self._run(work, write=True)
 
@@ -121,20 +133,15 @@ class Database:
         return await self._run(work, write=False)
 
     async def _run(self, work: Callable[[Connection], T], *, write: bool) -> T:
-        if self._sync_writer is not None:
+        if self._inline is not None and self._sync_writer is not None:
+            ran, result = self._inline.run(work, write)
+            if ran:
+                return cast(T, result)
             engine = self._sync_writer
-
-            def in_thread() -> T:
-                with engine.connect() as conn:
-                    conn.execution_options(**{_IMMEDIATE: write})
-                    with conn.begin() as tx:
-                        result = work(conn)
-                        if not write:
-                            tx.rollback()
-                        return result
-
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._writer_thread, in_thread)
+            return await loop.run_in_executor(
+                self._writer_thread, lambda: _run_sync(engine, work, write)
+            )
         if write:
             async with self.writer.begin() as conn:
                 return await conn.run_sync(work)
@@ -155,8 +162,21 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._inline is not None:
+            self._inline.close()
         if self._sync_writer is not None and self._writer_thread is not None:
             await asyncio.get_running_loop().run_in_executor(
                 self._writer_thread, self._sync_writer.dispose
             )
             self._writer_thread.shutdown()
+
+
+def _run_sync(engine: Engine, work: Callable[[Connection], T], write: bool) -> T:
+    """``work`` in one transaction of ``engine``: committed (a write) or rolled back."""
+    with engine.connect() as conn:
+        conn.execution_options(**{_IMMEDIATE: write})
+        with conn.begin() as tx:
+            result = work(conn)
+            if not write:
+                tx.rollback()
+            return result

@@ -236,7 +236,8 @@ class Ingest:
     ) -> list[dict[str, Any] | ChinwagError]:
         """Check, position and insert the batch's sends in the open write transaction: a
         stored message or the send's own error for each. Synchronous: on SQLite this runs
-        on the writer thread, so it touches neither the event loop nor the futures."""
+        on the loop's thread or on the writer thread, so it touches neither the event loop nor
+        the futures."""
         outcomes: list[dict[str, Any] | ChinwagError | None] = [None] * len(batch)
         rooms = statements.get_room_rows(conn, {p.code for p in batch})
         wanted = {p.data.to.casefold() for p in batch if p.data.to is not None}

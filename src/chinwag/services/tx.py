@@ -86,9 +86,10 @@ class Committer:
 
     async def run(self, work: Callable[[Connection, Steps], T]) -> T:
         """Run ``work`` — synchronous statements on one connection, nothing awaited — in a
-        write transaction (``Database.run_write``: on SQLite one hop to the writer thread for
-        the whole of it), commit, then announce what it queued, as ``transaction`` does.
-        Revocations are not supported here (nothing to hold them across the hop)."""
+        write transaction (``Database.run_write``: on SQLite the whole of it at once, on the
+        loop's thread or, when the lock is taken, on the writer thread), commit, then
+        announce what it queued, as ``transaction`` does. Revocations are not supported here
+        (nothing to hold them across the hop)."""
         steps = Steps()
 
         def checked(conn: Connection) -> T:
