@@ -67,14 +67,25 @@ _MEMBER_PAIRS = {
         " JOIN memberships AS m ON m.room_id = j.room_id AND m.user_id = j.user_id"
     ),
 }
+# Every room of the batch in one statement. PostgreSQL: its rows are locked first, in room
+# id order (a sort under the lock), so two nodes' batches cannot deadlock; SQLite has one
+# writer at a time.
 _TAKE_POSITIONS = {
     SQLITE: (
-        "UPDATE rooms SET last_seq = last_seq + ?, version = version + ? WHERE id = ?"
-        " RETURNING last_seq, version"
+        "UPDATE rooms SET last_seq = last_seq + json_extract(j.value, '$[1]'),"
+        " version = version + json_extract(j.value, '$[2]')"
+        " FROM json_each(?) AS j WHERE rooms.id = json_extract(j.value, '$[0]')"
+        " RETURNING rooms.id, rooms.last_seq, rooms.version"
     ),
     POSTGRESQL: (
-        "UPDATE rooms SET last_seq = last_seq + $1, version = version + $2 WHERE id = $3"
-        " RETURNING last_seq, version"
+        "WITH w AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[])"
+        " AS w(id, public, total)),"
+        " locked AS MATERIALIZED (SELECT r.id FROM rooms AS r WHERE r.id IN (SELECT id FROM w)"
+        " ORDER BY r.id FOR UPDATE)"
+        " UPDATE rooms SET last_seq = rooms.last_seq + w.public,"
+        " version = rooms.version + w.total"
+        " FROM w JOIN locked ON locked.id = w.id WHERE rooms.id = w.id"
+        " RETURNING rooms.id, rooms.last_seq, rooms.version"
     ),
 }
 # Rows go in in the batch's order; RETURNING rows come back in no promised order, so each
@@ -183,13 +194,16 @@ def get_member_pairs(conn: Connection, pairs: set[tuple[int, int]]) -> set[tuple
 
 
 def take_positions(
-    conn: Connection, room_id: int, public: int, total: int
-) -> tuple[int, int] | None:
-    """Take ``public`` public positions and ``total`` versions of a room in one statement
-    under its row lock (held until the transaction ends, so positions are handed out in
-    commit order); returns the last of each (seq, version), or None if the room is gone."""
-    rows = _run(conn, _TAKE_POSITIONS, [public, total, room_id])
-    return (int(rows[0][0]), int(rows[0][1])) if rows else None
+    conn: Connection, counts: dict[int, tuple[int, int]]
+) -> dict[int, tuple[int, int]]:
+    """For each room id, take its ``(public, total)`` count of public positions and versions
+    in one statement for the batch, under the rooms' row locks (held until the transaction
+    ends, so positions are handed out in commit order); returns the last of each (seq,
+    version) by room id. A room that is gone is not in the answer."""
+    ids = sorted(counts)
+    columns = [ids, [counts[i][0] for i in ids], [counts[i][1] for i in ids]]
+    rows = _run(conn, _TAKE_POSITIONS, _lists(conn, columns))
+    return {int(room_id): (int(seq), int(version)) for room_id, seq, version in rows}
 
 
 def insert_messages(conn: Connection, rows: list[NewMessage], created_at: datetime) -> list[int]:

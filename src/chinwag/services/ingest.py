@@ -7,9 +7,10 @@ timer) and, for the batch:
 1. finds the retries in one read, outside any write transaction (a retry is answered from
    the store and counted against the retry limit, as before);
 2. in one write transaction: checks every send (the room, the sender's and recipient's
-   memberships) in a few statements, takes each room's row lock once, in room id order (two
-   nodes' batches cannot deadlock), for all of its positions (``batch.take_positions``),
-   and inserts every message in one INSERT … RETURNING;
+   memberships) in a few statements, takes the row lock of each of its rooms once, in room
+   id order (two nodes' batches cannot deadlock), for all of the room's positions, in one
+   statement for the batch (``batch.take_positions``), and inserts every message in one
+   INSERT … RETURNING;
 3. commits, publishes the batch's events in order (``Committer``), and only then acks.
 
 A bad send gets its own error and the others are stored. When the batch's INSERT fails on a
@@ -271,17 +272,14 @@ class Ingest:
             else:
                 good.append((i, room, recipient))
         # every message takes the next version of its room; public ones also the next seq
-        counts: dict[int, list[int]] = {}
+        counts: dict[int, tuple[int, int]] = {}
         for _, room, recipient in good:
-            count = counts.setdefault(room.id, [0, 0])
-            count[0] += recipient is None
-            count[1] += 1
+            public, total = counts.get(room.id, (0, 0))
+            counts[room.id] = (public + (recipient is None), total + 1)
         firsts: dict[int, list[int]] = {}
-        for room_id in sorted(counts):  # one lock order on every node
-            public, total = counts[room_id]
-            taken = statements.take_positions(conn, room_id, public, total)
-            if taken is not None:
-                last_seq, version = taken
+        if counts:
+            for room_id, (last_seq, version) in statements.take_positions(conn, counts).items():
+                public, total = counts[room_id]
                 firsts[room_id] = [last_seq - public + 1, version - total + 1]
         rows: list[statements.NewMessage] = []
         placed: list[tuple[int, Room, User | None, int, Audience]] = []
