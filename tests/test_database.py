@@ -141,3 +141,20 @@ async def test_a_core_statement_joins_the_transaction_and_is_undone_with_it(
     ) == ["kept", "kept raw"]
     await db.run_write(insert("next", []))  # type: ignore[arg-type]
     assert bodies(path) == ["kept", "kept raw", "next"]
+
+
+async def test_an_orm_read_ends_cleanly_and_the_next_write_runs(
+    database: tuple[Database, Path],
+) -> None:
+    """``run_orm_read``'s session ends its own transaction on the connection the inline
+    runner began: what it read comes back, and the next transaction starts afresh."""
+    db, path = database
+    await db.run_write(insert("first", []))  # type: ignore[arg-type]
+    rows = await db.run_orm_read(
+        lambda s: [r[0] for r in s.execute(text("SELECT body FROM notes ORDER BY id"))]
+    )
+    assert rows == ["first"]
+    threads: list[str] = []
+    await db.run_write(insert("second", threads))  # type: ignore[arg-type]
+    assert threads == [threading.current_thread().name]
+    assert bodies(path) == ["first", "second"]

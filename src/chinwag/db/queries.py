@@ -20,7 +20,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import ColumnElement
 
 from chinwag.db.models import (
@@ -90,11 +90,12 @@ async def get_session_user(
     return (row[0], row[1]) if row else None
 
 
-async def get_session_users(
-    s: AsyncSession, session_ids: list[str], now: datetime
+def get_session_users(
+    s: Session, session_ids: list[str], now: datetime
 ) -> dict[str, tuple[AuthSession, User]]:
-    """``get_session_user`` for many ids in one query: the live ones, by id."""
-    result = await s.execute(_live_sessions(now).where(AuthSession.id.in_(session_ids)))
+    """``get_session_user`` for many ids in one query (``Database.run_orm_read``): the live
+    ones, by id."""
+    result = s.execute(_live_sessions(now).where(AuthSession.id.in_(session_ids)))
     return {row[0].id: (row[0], row[1]) for row in result}
 
 

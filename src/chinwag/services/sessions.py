@@ -65,8 +65,8 @@ class SessionLookup:
 
     async def _look_up(self, batch: dict[str, asyncio.Future[Found]]) -> None:
         try:
-            async with self.db.read() as s:
-                found = await queries.get_session_users(s, list(batch), self.clock())
+            ids, now = list(batch), self.clock()
+            found = await self.db.run_orm_read(lambda s: queries.get_session_users(s, ids, now))
         except Exception as exc:  # the database failed: every caller hears it
             for future in batch.values():
                 if not future.done():
