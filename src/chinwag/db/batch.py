@@ -43,9 +43,20 @@ _FIND_STORED = {
         " AND m.client_id = j.client_id"
     ),
 }
-_ROOMS_BY_CODE = {
-    SQLITE: "SELECT id, code, version FROM rooms WHERE code IN (SELECT value FROM json_each(?))",
-    POSTGRESQL: "SELECT id, code, version FROM rooms WHERE code = ANY($1::varchar[])",
+# each asked (room code, user id): the room, if it exists, and whether the user is a member
+_ROOMS_AND_MEMBERS = {
+    SQLITE: (
+        "SELECT r.id, r.code, r.version, j.user_id, m.user_id IS NOT NULL FROM"
+        " (SELECT json_extract(value, '$[0]') AS code, json_extract(value, '$[1]') AS user_id"
+        " FROM json_each(?)) AS j JOIN rooms AS r ON r.code = j.code"
+        " LEFT JOIN memberships AS m ON m.room_id = r.id AND m.user_id = j.user_id"
+    ),
+    POSTGRESQL: (
+        "SELECT r.id, r.code, r.version, j.user_id, m.user_id IS NOT NULL"
+        " FROM unnest($1::varchar[], $2::bigint[]) AS j(code, user_id)"
+        " JOIN rooms AS r ON r.code = j.code"
+        " LEFT JOIN memberships AS m ON m.room_id = r.id AND m.user_id = j.user_id"
+    ),
 }
 _USERS_BY_KEY = {
     SQLITE: (
@@ -54,17 +65,6 @@ _USERS_BY_KEY = {
     ),
     POSTGRESQL: (
         "SELECT id, username, username_key FROM users WHERE username_key = ANY($1::varchar[])"
-    ),
-}
-_MEMBER_PAIRS = {
-    SQLITE: (
-        "SELECT m.room_id, m.user_id FROM json_each(?) AS j CROSS JOIN memberships AS m"
-        " WHERE m.room_id = json_extract(j.value, '$[0]')"
-        " AND m.user_id = json_extract(j.value, '$[1]')"
-    ),
-    POSTGRESQL: (
-        "SELECT m.room_id, m.user_id FROM unnest($1::bigint[], $2::bigint[]) AS j(room_id, user_id)"
-        " JOIN memberships AS m ON m.room_id = j.room_id AND m.user_id = j.user_id"
     ),
 }
 # Every room of the batch in one statement. PostgreSQL: its rows are locked first, in room
@@ -162,13 +162,22 @@ def find_stored_client_ids(
     return {(code, int(sender), client): int(i) for code, sender, client, i in rows}
 
 
-def get_room_rows(conn: Connection, codes: set[str]) -> dict[str, Room]:
-    """Rooms by code (id, code and version only; not in any session)."""
-    rows = _run(conn, _ROOMS_BY_CODE, _one_list(conn, list(codes)))
-    return {
-        code: Room(id=int(room_id), code=code, version=int(version))
-        for room_id, code, version in rows
-    }
+def get_rooms_and_members(
+    conn: Connection, pairs: set[tuple[str, int]]
+) -> tuple[dict[str, Room], set[tuple[int, int]]]:
+    """For these (room code, user id) pairs, in one statement: the rooms that exist by code
+    (id, code and version only; not in any session), and which (room id, user id) pairs
+    are memberships."""
+    codes, users = (list(column) for column in zip(*pairs, strict=True))
+    rows = _run(conn, _ROOMS_AND_MEMBERS, _lists(conn, [codes, users]))
+    rooms: dict[str, Room] = {}
+    members: set[tuple[int, int]] = set()
+    for room_id, code, version, user_id, member in rows:
+        if code not in rooms:
+            rooms[code] = Room(id=int(room_id), code=code, version=int(version))
+        if member:
+            members.add((int(room_id), int(user_id)))
+    return rooms, members
 
 
 def get_user_rows(conn: Connection, keys: set[str]) -> dict[str, User]:
@@ -182,15 +191,6 @@ def get_user_rows(conn: Connection, keys: set[str]) -> dict[str, User]:
 
 def _one_list(conn: Connection, values: list[Any]) -> list[Any]:
     return [json.dumps(values, ensure_ascii=False)] if conn.dialect.name == SQLITE else [values]
-
-
-def get_member_pairs(conn: Connection, pairs: set[tuple[int, int]]) -> set[tuple[int, int]]:
-    """Which of these (room id, user id) pairs are memberships."""
-    if not pairs:
-        return set()
-    rooms, users = (list(column) for column in zip(*pairs, strict=True))
-    rows = _run(conn, _MEMBER_PAIRS, _lists(conn, [rooms, users]))
-    return {(int(room_id), int(user_id)) for room_id, user_id in rows}
 
 
 def take_positions(

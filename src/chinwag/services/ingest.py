@@ -7,10 +7,10 @@ timer) and, for the batch:
 1. finds the retries in one read, outside any write transaction (a retry is answered from
    the store and counted against the retry limit, as before);
 2. in one write transaction: checks every send (the room, the sender's and recipient's
-   memberships) in a few statements, takes the row lock of each of its rooms once, in room
-   id order (two nodes' batches cannot deadlock), for all of the room's positions, in one
-   statement for the batch (``batch.take_positions``), and inserts every message in one
-   INSERT … RETURNING;
+   memberships) in one statement (two when a send names a recipient), takes the row lock
+   of each of its rooms once, in room id order (two nodes' batches cannot deadlock), for
+   all of the room's positions, in one statement for the batch (``batch.take_positions``),
+   and inserts every message in one INSERT … RETURNING;
 3. commits, publishes the batch's events in order (``Committer``), and only then acks.
 
 A bad send gets its own error and the others are stored. When the batch's INSERT fails on a
@@ -240,19 +240,16 @@ class Ingest:
         on the loop's thread or on the writer thread, so it touches neither the event loop nor
         the futures."""
         outcomes: list[dict[str, Any] | ChinwagError | None] = [None] * len(batch)
-        rooms = statements.get_room_rows(conn, {p.code for p in batch})
         wanted = {p.data.to.casefold() for p in batch if p.data.to is not None}
         recipients = statements.get_user_rows(conn, wanted) if wanted else {}
-        pairs: set[tuple[int, int]] = set()
+        pairs: set[tuple[str, int]] = set()
         for pending in batch:
-            room = rooms.get(pending.code)
-            if room is not None:
-                pairs.add((room.id, pending.user_id))
-                to = pending.data.to
-                recipient = recipients.get(to.casefold()) if to is not None else None
-                if recipient is not None:
-                    pairs.add((room.id, recipient.id))
-        members = statements.get_member_pairs(conn, pairs)
+            pairs.add((pending.code, pending.user_id))
+            to = pending.data.to
+            recipient = recipients.get(to.casefold()) if to is not None else None
+            if recipient is not None:
+                pairs.add((pending.code, recipient.id))
+        rooms, members = statements.get_rooms_and_members(conn, pairs)
         good: list[tuple[int, Room, User | None]] = []
         for i, pending in enumerate(batch):
             room = rooms.get(pending.code)
