@@ -14,7 +14,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from chinwag.db import engine as engine_module
 from chinwag.db.engine import Database
+from tests.support import postgres_database
 
 
 @pytest.fixture
@@ -158,3 +160,29 @@ async def test_an_orm_read_ends_cleanly_and_the_next_write_runs(
     await db.run_write(insert("second", threads))  # type: ignore[arg-type]
     assert threads == [threading.current_thread().name]
     assert bodies(path) == ["first", "second"]
+
+
+async def test_a_pooled_postgresql_connection_that_died_while_idle_is_replaced(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No ping on every checkout, but one after an idle spell: a connection that the server
+    ended meanwhile is replaced before anyone uses it, and the read succeeds."""
+    monkeypatch.setattr(engine_module, "PING_AFTER_IDLE_SECONDS", 0.0)  # every checkout
+    with postgres_database() as url:
+        db = Database(url)
+        try:
+
+            def backend(conn: Connection) -> int:
+                return int(conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
+
+            pid = await db.run_read(backend)
+            killer = Database(url)
+            try:
+                await killer.run_read(
+                    lambda conn: conn.exec_driver_sql(f"SELECT pg_terminate_backend({pid})").all()
+                )
+            finally:
+                await killer.dispose()
+            assert await db.run_read(backend) != pid
+        finally:
+            await db.dispose()
