@@ -9,6 +9,7 @@ from typing import Any, cast
 from sqlalchemy import (
     Select,
     Table,
+    bindparam,
     case,
     delete,
     func,
@@ -90,12 +91,18 @@ async def get_session_user(
     return (row[0], row[1]) if row else None
 
 
+# built once: building the statement cost as much as running it (each handshake asks)
+_LIVE_SESSIONS_BY_ID = _live_sessions(bindparam("now")).where(  # type: ignore[arg-type]
+    AuthSession.id.in_(bindparam("ids", expanding=True))
+)
+
+
 def get_session_users(
     s: Session, session_ids: list[str], now: datetime
 ) -> dict[str, tuple[AuthSession, User]]:
     """``get_session_user`` for many ids in one query (``Database.run_orm_read``): the live
     ones, by id."""
-    result = s.execute(_live_sessions(now).where(AuthSession.id.in_(session_ids)))
+    result = s.execute(_LIVE_SESSIONS_BY_ID, {"now": now, "ids": session_ids})
     return {row[0].id: (row[0], row[1]) for row in result}
 
 
