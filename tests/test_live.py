@@ -394,7 +394,9 @@ def person_on(server: Server, name: str = "Test Person") -> User:
     return user
 
 
-async def test_presence_is_one_batch_of_net_changes_per_interval(slow_presence: Server) -> None:
+async def test_presence_is_one_batch_per_interval_of_each_user_s_last_change(
+    slow_presence: Server,
+) -> None:
     ana, bo, cy, dee, eve = (person_on(slow_presence) for _ in range(5))
     try:
         code = room_with(ana, bo, cy, dee, eve)
@@ -408,20 +410,23 @@ async def test_presence_is_one_batch_of_net_changes_per_interval(slow_presence: 
             await d.enter(code)
             await a.wait_for("presence", came(cy.username))
             await a.wait_for("presence", came(dee.username))
+            await a.wait_for("presence", went(bo.username))  # his last change: offline
             batches = a.received("presence")[1:]
             # one batch from each node that saw a change
             assert len(batches) <= len(slow_presence.urls)
             assert sorted(u["username"] for p in batches for u in p["online"]) == sorted(
                 [cy.username, dee.username]
             )
-            assert [p["offline"] for p in batches] == [[]] * len(batches)
+            assert [name for p in batches for name in p["offline"]] == [bo.username]
             assert batches[-1]["count"] == 3
-            # cy reloads (a tab goes, another comes) and dee goes: only dee is announced
+            # cy reloads (a tab goes, another comes) and dee goes: cy is told online (his
+            # last change), dee offline
             await c.close()
             await c2.enter(code)
             await d.close()
             gone = await a.wait_for("presence", went(dee.username))
             assert gone["offline"] == [dee.username] and gone["count"] == 2
+            await a.wait_count("presence", 2, came(cy.username))
             await presence_fence(e, eve, code, a)
             assert not a.received("presence", went(cy.username))
             assert not a.received("presence", came(bo.username))
@@ -430,4 +435,51 @@ async def test_presence_is_one_batch_of_net_changes_per_interval(slow_presence: 
             )
     finally:
         for user in (ana, bo, cy, dee, eve):
+            user.close()
+
+
+async def test_a_coming_seen_before_its_batch_is_put_right_when_the_user_goes(
+    slow_presence: Server,
+) -> None:
+    """Bo comes and goes within one interval, but cy saw him online in between (her enter's
+    answer; on several nodes, another node's batch counts him too): everyone hears he went,
+    or cy would show him online for good."""
+    ana, bo, cy = (person_on(slow_presence) for _ in range(3))
+    try:
+        code = room_with(ana, bo, cy)
+        async with online(ana, bo, cy) as (a, b, c):
+            await a.enter(code)
+            await b.enter(code)
+            entered = await c.enter(code)
+            assert bo.username in [u["username"] for u in entered["online"]]
+            assert (await b.call("room:exit", {"room": code}))["ok"]
+            for client in (a, c):
+                gone = await client.wait_for("presence", went(bo.username))
+                assert bo.username not in [u["username"] for u in gone["online"]]
+                assert gone["count"] == 2
+    finally:
+        for user in (ana, bo, cy):
+            user.close()
+
+
+async def test_a_going_seen_before_its_batch_is_put_right_when_the_user_comes_back(
+    slow_presence: Server,
+) -> None:
+    """Bo goes and comes back within one interval (a reload), but cy entered in between and
+    was answered without him: she hears he came, or she would never show him online."""
+    ana, bo, cy = (person_on(slow_presence) for _ in range(3))
+    try:
+        code = room_with(ana, bo, cy)
+        async with online(ana, bo, cy) as (a, b, c):
+            await a.enter(code)
+            await b.enter(code)
+            await a.wait_for("presence", came(bo.username))
+            assert (await b.call("room:exit", {"room": code}))["ok"]
+            entered = await c.enter(code)
+            assert bo.username not in [u["username"] for u in entered["online"]]
+            await b.enter(code)
+            back = await c.wait_for("presence", came(bo.username))
+            assert back["count"] == 3
+    finally:
+        for user in (ana, bo, cy):
             user.close()

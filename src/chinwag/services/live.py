@@ -11,9 +11,9 @@ the node's connections are counted again once Redis answers.
 
 Presence is announced in batches: each node notes the users it saw come online or go
 offline in a room, and at most once per ``CHINWAG_PRESENCE_INTERVAL_SECONDS`` tells each
-room the net change (one ``presence`` event), checked against who is online then. The
-online list is paged (``CHINWAG_PRESENCE_PAGE_SIZE``): entering answers its first page
-and the count, never the whole list.
+room the last change it saw of each (one ``presence`` event), checked against who is
+online then. The online list is paged (``CHINWAG_PRESENCE_PAGE_SIZE``): entering answers
+its first page and the count, never the whole list.
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ class LiveService:
         self._heartbeat = settings.node_heartbeat_seconds
         self._beating: asyncio.Task[None] | None = None
         # presence changes this node saw since its last announcement: room -> user -> whether
-        # the user was online before the first of them (the net change is what differs now)
+        # the last of them was coming online (told if the shared state still says so)
         self._pending: dict[int, dict[int, bool]] = {}
         self._interval = settings.presence_interval_seconds
         self._page_size = settings.presence_page_size
@@ -275,7 +275,7 @@ class LiveService:
     # ---- announcing presence, in batches -----------------------------------------------------
     def _changed(self, room_id: int, user_id: int, *, online: bool) -> None:
         """Note that the user came online (or went offline) in the room, for the next batch."""
-        self._pending.setdefault(room_id, {}).setdefault(user_id, not online)
+        self._pending.setdefault(room_id, {})[user_id] = online
         if not self._closed and (self._flushing is None or self._flushing.done()):
             self._flushing = asyncio.get_running_loop().create_task(self._flush_later())
             self._flushes.add(self._flushing)
@@ -301,8 +301,13 @@ class LiveService:
 
     async def flush(self) -> None:
         """Tell each room with noted changes who came online and who went offline there
-        since the last batch, as they are now: someone who came and went (or went and came
-        back, a reload) in between is not mentioned. One batch at a time, in order."""
+        since the last batch, by the last change this node saw of each, where the shared
+        state still says so (a later change on another node is that node's to tell).
+
+        Someone who came and went in between is told offline, and someone who went and came
+        back (a reload) online: the state in between may have been seen (an enter's answer,
+        a page of the online list, another node's ``count``), and left unsaid it would stay
+        wrong there. One batch at a time, in order."""
         async with self._flush_lock:
             pending, self._pending = self._pending, {}
             if pending:
@@ -317,11 +322,9 @@ class LiveService:
             if room is None:  # destroyed meanwhile: nobody to tell
                 continue
             online = await self._online(room_id, None)
-            came = [
-                users[u] for u, was in changes.items() if not was and u in online and u in users
-            ]
+            came = [users[u] for u, up in changes.items() if up and u in online and u in users]
             went = [
-                users[u] for u, was in changes.items() if was and u not in online and u in users
+                users[u] for u, up in changes.items() if not up and u not in online and u in users
             ]
             if not came and not went:
                 continue
