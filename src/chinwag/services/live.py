@@ -54,6 +54,7 @@ from chinwag.services.typing import TypingService
 from chinwag.services.views import room_wire, user_out
 
 MAX_RESULTS = 100
+ROOM_IDS_KEPT = 10_000  # room codes whose ids this node remembers (forgotten all at once past it)
 
 log = get_logger(__name__)
 
@@ -103,6 +104,10 @@ class LiveService:
         # this node's connections in presence: their user and the rooms they entered, and
         # one lock each, so an enter and a revocation of one connection count in order
         self._entered: dict[str, tuple[int, set[int]]] = {}
+        # room code -> id, as entering read them: a room's code never changes and its id
+        # never names another room, so an id remembered holds while the room lives (the
+        # read after subscribing finds out when it does not, and forgets it)
+        self._room_ids: dict[str, int] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         # a presence call failed (Redis did not answer): count this node's connections
         # again at the next heartbeat; ``_changes`` tells whether they changed meanwhile
@@ -181,19 +186,25 @@ class LiveService:
 
         The subscription is registered before membership is checked, so a leave or destroy
         that commits in between ends it, and the enter is refused. Each step is one read of
-        plain SQL (``chinwag.db.live_reads``): the room's id, then the room with its owner
-        and the membership, then the online page."""
+        plain SQL (``chinwag.db.live_reads``): the room's id (once per room and node), then
+        the room with its owner and the membership, then the online page."""
         await self.enters.hit(f"enter:{user.id}", "You are entering and leaving rooms too fast.")
         code = normalize_code(code)
-        room_id = await self.db.run_read(lambda conn: live_reads.get_room_id(conn, code))
+        room_id = self._room_ids.get(code)
         if room_id is None:
-            raise room_not_found()
+            room_id = await self.db.run_read(lambda conn: live_reads.get_room_id(conn, code))
+            if room_id is None:
+                raise room_not_found()
+            if len(self._room_ids) >= ROOM_IDS_KEPT:
+                self._room_ids.clear()
+            self._room_ids[code] = room_id
         await self.realtime.subscribe(conn_id, room_id)
         try:
             room = await self.db.run_read(
                 lambda conn: live_reads.get_room_entry(conn, code, user.id)
             )
-            if room is None:
+            if room is None or room.id != room_id:  # destroyed since its id was read
+                self._room_ids.pop(code, None)
                 raise room_not_found()
             if not room.is_member:
                 raise not_member()
