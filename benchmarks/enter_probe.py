@@ -22,6 +22,7 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -50,32 +51,40 @@ def thread_cpu(pid: int) -> dict[str, float]:
 PY_SPY = "/work/main/.venv/bin/py-spy"
 
 
+@contextlib.asynccontextmanager
+async def spying(pid: int, path: str | None) -> AsyncIterator[None]:
+    """py-spy samples the server for the block (collapsed stacks written to ``path``)."""
+    if path is None:
+        yield
+        return
+    command = [PY_SPY, "record", "-p", str(pid), "-f", "raw", "-r", "200", "-o", path]
+    spy = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    await asyncio.sleep(1.0)  # attached
+    try:
+        yield
+    finally:
+        spy.send_signal(signal.SIGINT)
+        spy.wait(30)
+
+
 async def run(
-    url: str, database_url: str, pid: int, n: int, concurrency: int, profile: str | None
+    url: str, database_url: str, pid: int, n: int, concurrency: int, profile: dict[str, str]
 ) -> dict[str, Any]:
     seeded = await seed(database_url, n, [list(range(n))])
     code = seeded.room_codes[0]
     fleet = Fleet(concurrency)
     try:
-        cpu0, t0 = cpu_seconds(pid), time.perf_counter()
-        conns = await fleet.connect([url], seeded.cookies, time.perf_counter() + 120)
-        cpu1, t1 = cpu_seconds(pid), time.perf_counter()
+        async with spying(pid, profile.get("connect")):
+            threads0, cpu0, t0 = thread_cpu(pid), cpu_seconds(pid), time.perf_counter()
+            conns = await fleet.connect([url], seeded.cookies, time.perf_counter() + 120)
+            threads1, cpu1, t1 = thread_cpu(pid), cpu_seconds(pid), time.perf_counter()
         made = [c for c in conns if c is not None]
-        spy = None
-        if profile:  # py-spy samples the server while the clients enter
-            command = [PY_SPY, "record", "-p", str(pid), "-f", "raw", "-r", "200", "-o", profile]
-            spy = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            await asyncio.sleep(1.0)
-            cpu1, t1 = cpu_seconds(pid), time.perf_counter()
-        threads0 = thread_cpu(pid)
-        entered, refused = await fleet.enter(
-            [(c, code) for c in made], time.perf_counter() + 120, concurrency
-        )
-        cpu2, t2 = cpu_seconds(pid), time.perf_counter()
-        threads = {k: v - threads0.get(k, 0.0) for k, v in thread_cpu(pid).items()}
-        if spy is not None:
-            spy.send_signal(signal.SIGINT)
-            spy.wait(30)
+        async with spying(pid, profile.get("enter")):
+            threads2, cpu2, t2 = thread_cpu(pid), cpu_seconds(pid), time.perf_counter()
+            entered, refused = await fleet.enter(
+                [(c, code) for c in made], time.perf_counter() + 120, concurrency
+            )
+            threads3, cpu3, t3 = thread_cpu(pid), cpu_seconds(pid), time.perf_counter()
     finally:
         await fleet.close()
     return {
@@ -84,9 +93,10 @@ async def run(
         "refused": refused,
         "connect_s": t1 - t0,
         "connect_cpu_ms_each": (cpu1 - cpu0) / max(len(made), 1) * 1000,
-        "enter_s": t2 - t1,
-        "enter_cpu_ms_each": (cpu2 - cpu1) / max(entered, 1) * 1000,
-        "enter_threads_s": {k: round(v, 2) for k, v in threads.items() if v},
+        "enter_s": t3 - t2,
+        "enter_cpu_ms_each": (cpu3 - cpu2) / max(entered, 1) * 1000,
+        "connect_threads_s": {k: round(v - threads0.get(k, 0.0), 2) for k, v in threads1.items()},
+        "enter_threads_s": {k: round(v - threads2.get(k, 0.0), 2) for k, v in threads3.items()},
     }
 
 
@@ -96,7 +106,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--postgres", action="store_true")
     parser.add_argument("--own", action="store_true", help="CHINWAG_SOCKET_SERVER=own")
-    parser.add_argument("--profile", help="write py-spy's collapsed stacks of the enters here")
+    parser.add_argument("--profile", help="write py-spy's collapsed stacks of --phase here")
+    parser.add_argument("--phase", choices=["connect", "enter"], default="enter")
     args = parser.parse_args()
     env = {
         "CHINWAG_LOG_LEVEL": "warning",
@@ -116,16 +127,15 @@ def main() -> None:
         stack.callback(server.stop)
         assert server.proc is not None
         pid = server.proc.pid
-        r = asyncio.run(
-            run(server.url, database_url, pid, args.clients, args.concurrency, args.profile)
-        )
+        profile = {args.phase: args.profile} if args.profile else {}
+        r = asyncio.run(run(server.url, database_url, pid, args.clients, args.concurrency, profile))
     print(
         f"| {backend} | {env.get('CHINWAG_SOCKET_SERVER', 'python-socketio')} | {args.clients} "
         f"| connect {r['connect_s']:.2f} s, {r['connect_cpu_ms_each']:.2f} ms CPU each "
         f"| enter {r['enter_s']:.2f} s, {r['enter_cpu_ms_each']:.2f} ms CPU each "
         f"| {r['connected']} connected, {r['entered']} entered, refused {r['refused']} |"
     )
-    print("enter CPU s by thread:", r["enter_threads_s"])
+    print("CPU s by thread: connect", r["connect_threads_s"], "enter", r["enter_threads_s"])
 
 
 if __name__ == "__main__":
