@@ -159,8 +159,8 @@ def get_room_membership(conn: Connection, code: str, user_id: int) -> tuple[int,
 def get_users_page(
     conn: Connection, ids: Collection[int], *, after: str | None, limit: int
 ) -> list[OnlineUser]:
-    """``chinwag.db.queries.get_users_page`` (for at most a few thousand ids): of these
-    users, the first ``limit`` by username key after ``after``, in that order."""
+    """Of these users (a page or two of them: the ids travel as one JSON array or one
+    array), the first ``limit`` by username key after ``after``, in that order."""
     if not ids:
         return []
     listed: Any = sorted(set(ids))
@@ -173,8 +173,7 @@ def get_users_page(
 def list_members_page(
     conn: Connection, room_id: int, *, after: str | None, limit: int
 ) -> list[OnlineUser]:
-    """``chinwag.db.queries.list_members_page``: the room's first ``limit`` members by
-    username key after ``after``."""
+    """The room's first ``limit`` members by username key after ``after``."""
     params = [room_id, limit] if after is None else [room_id, after, limit]
     return _users(run_text(conn, _MEMBERS_PAGE[after is not None], params))
 

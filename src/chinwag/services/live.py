@@ -375,7 +375,8 @@ class LiveService:
     ) -> OnlinePage:
         """A page of the online users. Up to two pages of them are read by id; more, by
         walking the members in username order, two pages a statement, keeping those online
-        until the page is full: no statement binds every online id."""
+        until the page is full: no statement binds every online id. Every statement is in
+        one read (one hop on SQLite)."""
         limit = min(limit or self._page_size, self._page_size)
         step_size = 2 * (limit + 1)
         by_id = len(online) <= 2 * self._page_size
