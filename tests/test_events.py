@@ -13,11 +13,14 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
+from chinwag.db.live_reads import OnlineUser
+from chinwag.db.models import Room
 from chinwag.db.models import User as UserRow
 from chinwag.events import (
     CLIENT_EVENTS,
     SERVER_EVENTS,
     AckError,
+    EnterAck,
     ErrorAck,
     MessageEvent,
     ResyncEvent,
@@ -27,7 +30,14 @@ from chinwag.events import (
 )
 from chinwag.realtime.chat import HANDLERS
 from chinwag.schemas import MessageOut, UserOut
-from chinwag.services.views import datetime_wire, message_wire, user_out, user_wire
+from chinwag.services.views import (
+    datetime_wire,
+    message_wire,
+    room_out,
+    room_wire,
+    user_out,
+    user_wire,
+)
 from tests.live_support import client_id, online, room_with
 from tests.support import PASSWORD, User
 
@@ -97,6 +107,46 @@ def test_a_message_built_on_the_hot_path_is_the_one_pydantic_writes(
     for duplicate in (False, True):
         ack = SendAck(message=model, duplicate=duplicate).model_dump(mode="json")
         assert json.dumps(SendAck.of_wire(wire, duplicate).wire()) == json.dumps(ack)
+
+
+@given(
+    name=st.text(min_size=1, max_size=80),
+    owner=st.text(min_size=1, max_size=32),
+    created_at=st.datetimes(timezones=st.just(UTC)),
+    online=st.lists(
+        st.tuples(st.text(min_size=1, max_size=32), st.text(max_size=64), st.none() | st.text()),
+        max_size=5,
+    ),
+    count=st.integers(min_value=0, max_value=10**6),
+    after=st.none() | st.text(min_size=1, max_size=32),
+    last_seq=st.integers(min_value=0, max_value=2**62),
+)
+def test_an_enter_ack_built_on_the_hot_path_is_the_one_pydantic_writes(
+    name: str,
+    owner: str,
+    created_at: datetime,
+    online: list[tuple[str, str, str | None]],
+    count: int,
+    after: str | None,
+    last_seq: int,
+) -> None:
+    """Entering builds the room and the online page as plain dicts from plain rows: the
+    same bytes as the models would write from the ORM's rows."""
+    room = Room(code="7f8e4c1e-3b2a-4d5c-9e8f-0a1b2c3d4e5f", name=name, created_at=created_at)
+    model = room_out(room, UserRow(username=owner))
+    wire = room_wire(room.code, name, owner, created_at)
+    assert json.dumps(wire) == json.dumps(model.model_dump(mode="json"))
+    rows = [OnlineUser(i, u, u.casefold(), f, a) for i, (u, f, a) in enumerate(online)]
+    users = [UserRow(username=u, full_name=f, avatar=a) for u, f, a in online]
+    ack = EnterAck(
+        room=model,
+        online=[user_out(u) for u in users],
+        online_count=count,
+        online_next=after,
+        last_seq=last_seq,
+    )
+    built = EnterAck.of_wire(wire, [user_wire(u) for u in rows], count, after, last_seq)
+    assert json.dumps(built.wire()) == json.dumps(ack.wire())
 
 
 def test_every_client_event_has_a_handler_typed_by_the_catalog() -> None:

@@ -176,6 +176,35 @@ class EnterAck(OkAck):
         description="`after` for the next page of `presence:list`; null: `online` is everyone."
     )
     last_seq: int = Field(description="Position of the room's newest public message.")
+    _wire: dict[str, Any] | None = PrivateAttr(default=None)
+
+    @classmethod
+    def of_wire(
+        cls,
+        room: dict[str, Any],
+        online: list[dict[str, Any]],
+        online_count: int,
+        online_next: str | None,
+        last_seq: int,
+    ) -> EnterAck:
+        """The ack of an enter whose room and users are already in their wire form (the JSON
+        dumps of a ``RoomOut`` and of ``UserOut`` models), built without validating and
+        dumping them again (each joiner's path): its ``wire()`` is that of
+        ``EnterAck(room=RoomOut(**room), online=[UserOut(**u) for u in online], ...)``;
+        only ``wire()`` may be asked of it."""
+        ack = cls.model_construct(online_count=online_count)  # type: ignore[call-arg]  # wire()
+        ack._wire = {
+            "ok": True,
+            "room": room,
+            "online": online,
+            "online_count": online_count,
+            "online_next": online_next,
+            "last_seq": last_seq,
+        }
+        return ack
+
+    def wire(self) -> dict[str, Any]:
+        return self._wire if self._wire is not None else super().wire()
 
 
 class PresenceListAck(OkAck):

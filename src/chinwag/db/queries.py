@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
@@ -47,26 +47,6 @@ async def get_users(s: AsyncSession, ids: Sequence[int]) -> dict[int, User]:
         return {}
     result = await s.execute(select(User).where(User.id.in_(set(ids))))
     return {user.id: user for user in result.scalars()}
-
-
-# ids bound per statement by ``get_users_page`` (SQLite binds at most 32,766 variables)
-USER_IDS_PER_STATEMENT = 10_000
-
-
-async def get_users_page(
-    s: AsyncSession, ids: Collection[int], *, after: str | None, limit: int
-) -> list[User]:
-    """Of these users, the first ``limit`` by username whose key sorts after ``after``
-    (a username key: casefolded), in that order."""
-    ids = sorted(set(ids))
-    page: list[User] = []
-    for start in range(0, len(ids), USER_IDS_PER_STATEMENT):
-        query = select(User).where(User.id.in_(ids[start : start + USER_IDS_PER_STATEMENT]))
-        if after is not None:
-            query = query.where(User.username_key > after)
-        result = await s.execute(query.order_by(User.username_key).limit(limit))
-        page += result.scalars()
-    return sorted(page, key=lambda u: u.username_key)[:limit]
 
 
 def _live_sessions(now: datetime) -> Select[AuthSession, User]:
@@ -239,21 +219,6 @@ async def list_members(s: AsyncSession, room_id: int) -> list[User]:
         .where(Membership.room_id == room_id)
         .order_by(User.username_key)
     )
-    return list(result.scalars())
-
-
-async def list_members_page(
-    s: AsyncSession, room_id: int, *, after: str | None, limit: int
-) -> list[User]:
-    """The room's first ``limit`` members by username whose key sorts after ``after``."""
-    query = (
-        select(User)
-        .join(Membership, Membership.user_id == User.id)
-        .where(Membership.room_id == room_id)
-    )
-    if after is not None:
-        query = query.where(User.username_key > after)
-    result = await s.execute(query.order_by(User.username_key).limit(limit))
     return list(result.scalars())
 
 

@@ -35,7 +35,7 @@ from chinwag.metrics import Metrics
 from chinwag.schemas import PresenceList, RoomRef, SendMessage, TypingUpdate, UserSearch
 from chinwag.security import OriginPolicy
 from chinwag.services import Services
-from chinwag.services.views import user_out
+from chinwag.services.views import user_out, user_wire
 
 log = get_logger(__name__)
 SESSION_COOKIE = "chinwag_session"
@@ -168,13 +168,8 @@ class ChatEvents:
     # ---- events ------------------------------------------------------------------------------
     async def room_enter(self, conn_id: str, user: User, ref: RoomRef) -> EnterAck:
         room, online, last_seq = await self.services.live.enter(user, conn_id, ref.room)
-        return EnterAck(
-            room=room,
-            online=[user_out(u) for u in online.users],
-            online_count=online.count,
-            online_next=online.next,
-            last_seq=last_seq,
-        )
+        users = [user_wire(u) for u in online.users]
+        return EnterAck.of_wire(room, users, online.count, online.next, last_seq)
 
     async def room_exit(self, conn_id: str, user: User, ref: RoomRef) -> OkAck:
         await self.services.live.exit(user, conn_id, ref.room)

@@ -20,6 +20,10 @@ def room_not_found() -> NotFound:
     return NotFound(ROOM_NOT_FOUND, code="room_not_found")
 
 
+def not_member() -> Forbidden:
+    return Forbidden("You are not a member of this room; join it first.", code="not_member")
+
+
 def normalize_code(code: str) -> str:
     """Room codes are UUIDs; anything else cannot name a room."""
     try:
@@ -44,7 +48,7 @@ async def access_room(s: AsyncSession, user: User, code: str) -> Room:
 
 async def require_member(s: AsyncSession, user: User, room: Room) -> None:
     if await queries.get_membership(s, room.id, user.id) is None:
-        raise Forbidden("You are not a member of this room; join it first.", code="not_member")
+        raise not_member()
 
 
 async def require_member_by_username(s: AsyncSession, room: Room, username: str) -> User:

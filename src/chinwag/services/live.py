@@ -22,18 +22,22 @@ import asyncio
 import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.engine import Connection
 
 from chinwag.backends import Backends, BackendUnavailable, Presence, RoomUser
 from chinwag.backends.ports import stop_if_cancelled
 from chinwag.config import Settings
-from chinwag.db import queries
+from chinwag.db import live_reads, queries
 from chinwag.db.engine import Database
+from chinwag.db.live_reads import OnlineUser
 from chinwag.db.models import AuthSession, Room, User, utcnow
 from chinwag.errors import Forbidden, NotAuthenticated
 from chinwag.events import PresenceEvent, emit
 from chinwag.logs import get_logger
-from chinwag.schemas import MemberOut, RoomOut
-from chinwag.services.access import access_room, load_room_out, require_room
+from chinwag.schemas import MemberOut
+from chinwag.services.access import access_room, normalize_code, not_member, room_not_found
 from chinwag.services.accounts import AccountService, check_token
 from chinwag.services.ratelimit import RateLimiter
 from chinwag.services.realtime import (
@@ -47,9 +51,10 @@ from chinwag.services.realtime import (
     SessionEnded,
 )
 from chinwag.services.typing import TypingService
-from chinwag.services.views import user_out
+from chinwag.services.views import room_wire, user_out
 
 MAX_RESULTS = 100
+ROOM_IDS_KEPT = 10_000  # room codes whose ids this node remembers (forgotten all at once past it)
 
 log = get_logger(__name__)
 
@@ -59,7 +64,7 @@ class OnlinePage:
     """A page of a room's online users by username, how many are online, and the
     ``after`` of the next page (None: this is the last)."""
 
-    users: list[User]
+    users: list[OnlineUser]
     count: int
     next: str | None
 
@@ -99,6 +104,10 @@ class LiveService:
         # this node's connections in presence: their user and the rooms they entered, and
         # one lock each, so an enter and a revocation of one connection count in order
         self._entered: dict[str, tuple[int, set[int]]] = {}
+        # room code -> id, as entering read them: a room's code never changes and its id
+        # never names another room, so an id remembered holds while the room lives (the
+        # read after subscribing finds out when it does not, and forgets it)
+        self._room_ids: dict[str, int] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         # a presence call failed (Redis did not answer): count this node's connections
         # again at the next heartbeat; ``_changes`` tells whether they changed meanwhile
@@ -169,20 +178,36 @@ class LiveService:
         await self._went_offline(gone)
 
     # ---- rooms -------------------------------------------------------------------------------
-    async def enter(self, user: User, conn_id: str, code: str) -> tuple[RoomOut, OnlinePage, int]:
-        """Subscribe a connection to a member's room; returns the room, the first page of
-        who is online, and its last seq.
+    async def enter(
+        self, user: User, conn_id: str, code: str
+    ) -> tuple[dict[str, Any], OnlinePage, int]:
+        """Subscribe a connection to a member's room; returns the room (a ``RoomOut``'s JSON
+        dump), the first page of who is online, and its last seq.
 
         The subscription is registered before membership is checked, so a leave or destroy
-        that commits in between ends it, and the enter is refused."""
+        that commits in between ends it, and the enter is refused. Each step is one read of
+        plain SQL (``chinwag.db.live_reads``): the room's id (once per room and node), then
+        the room with its owner and the membership, then the online page."""
         await self.enters.hit(f"enter:{user.id}", "You are entering and leaving rooms too fast.")
-        async with self.db.read() as s:
-            room_id = (await require_room(s, code)).id
+        code = normalize_code(code)
+        room_id = self._room_ids.get(code)
+        if room_id is None:
+            room_id = await self.db.run_read(lambda conn: live_reads.get_room_id(conn, code))
+            if room_id is None:
+                raise room_not_found()
+            if len(self._room_ids) >= ROOM_IDS_KEPT:
+                self._room_ids.clear()
+            self._room_ids[code] = room_id
         await self.realtime.subscribe(conn_id, room_id)
         try:
-            async with self.db.read() as s:
-                room = await access_room(s, user, code)
-                room_view = await load_room_out(s, room)
+            room = await self.db.run_read(
+                lambda conn: live_reads.get_room_entry(conn, code, user.id)
+            )
+            if room is None or room.id != room_id:  # destroyed since its id was read
+                self._room_ids.pop(code, None)
+                raise room_not_found()
+            if not room.is_member:
+                raise not_member()
         except BaseException:  # refused, or the database failed: no pending entry is left
             await self.realtime.unsubscribe(conn_id, room_id)
             raise
@@ -192,17 +217,25 @@ class LiveService:
             if await self._add(conn_id, room.id, user.id):
                 self._changed(room.id, user.id, online=True)
         online = await self._page(room.id, await self._online(room.id, user.id), None, None)
-        return room_view, online, room.last_seq
+        view = room_wire(room.code, room.name, room.owner, room.created_at)
+        return view, online, room.last_seq
 
     async def exit(self, user: User, conn_id: str, code: str) -> None:
         await self.enters.hit(f"enter:{user.id}", "You are entering and leaving rooms too fast.")
-        async with self.db.read() as s:
-            room = await access_room(s, user, code)
-        await self.realtime.unsubscribe(conn_id, room.id)
+        code = normalize_code(code)
+        found = await self.db.run_read(
+            lambda conn: live_reads.get_room_membership(conn, code, user.id)
+        )
+        if found is None:
+            raise room_not_found()
+        room_id, is_member = found
+        if not is_member:
+            raise not_member()
+        await self.realtime.unsubscribe(conn_id, room_id)
         async with self._lock(conn_id):
-            went_offline = await self._remove(conn_id, room.id)
+            went_offline = await self._remove(conn_id, room_id)
         if went_offline:
-            await self._went_offline([(room.id, user.id)])
+            await self._went_offline([(room_id, user.id)])
 
     async def revoked(self, revocations: list[Revocation], removed: list[Removed]) -> None:
         """After a revocation was applied (on every node, for that node's connections):
@@ -345,20 +378,26 @@ class LiveService:
     ) -> OnlinePage:
         """A page of the online users. Up to two pages of them are read by id; more, by
         walking the members in username order, two pages a statement, keeping those online
-        until the page is full: no statement binds every online id."""
+        until the page is full: no statement binds every online id. Every statement is in
+        one read (one hop on SQLite)."""
         limit = min(limit or self._page_size, self._page_size)
         step_size = 2 * (limit + 1)
-        async with self.db.read() as s:
-            if len(online) <= 2 * self._page_size:
-                users = await queries.get_users_page(s, online, after=after, limit=limit + 1)
-            else:
-                users = []
-                while len(users) <= limit:
-                    step = await queries.list_members_page(s, room_id, after=after, limit=step_size)
-                    users += [u for u in step if u.id in online]
-                    if len(step) < step_size:
-                        break
-                    after = step[-1].username_key
+        by_id = len(online) <= 2 * self._page_size
+
+        def read(conn: Connection) -> list[OnlineUser]:  # one read, every statement in it
+            if by_id:
+                return live_reads.get_users_page(conn, online, after=after, limit=limit + 1)
+            users: list[OnlineUser] = []
+            walked = after
+            while len(users) <= limit:
+                step = live_reads.list_members_page(conn, room_id, after=walked, limit=step_size)
+                users += [u for u in step if u.id in online]
+                if len(step) < step_size:
+                    break
+                walked = step[-1].username_key
+            return users
+
+        users = await self.db.run_read(read) if online else []
         more = len(users) > limit
         users = users[:limit]
         return OnlinePage(users, len(online), users[-1].username_key if more else None)

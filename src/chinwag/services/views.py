@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from pydantic import TypeAdapter
 
@@ -14,11 +14,23 @@ AVATAR_PATH = "/media/avatars/"
 _DATETIME = TypeAdapter(datetime)
 
 
-def user_out(user: User) -> UserOut:
+class Profile(Protocol):
+    """What the wire shows of a user: a ``User`` row, or a row read without the ORM
+    (``chinwag.db.live_reads.OnlineUser``)."""
+
+    @property
+    def username(self) -> str: ...
+    @property
+    def full_name(self) -> str: ...
+    @property
+    def avatar(self) -> str | None: ...
+
+
+def user_out(user: Profile) -> UserOut:
     return UserOut(**user_wire(user))
 
 
-def user_wire(user: User) -> dict[str, Any]:
+def user_wire(user: Profile) -> dict[str, Any]:
     """``user_out(user).model_dump(mode="json")``, built directly."""
     avatar_url = f"{AVATAR_PATH}{user.avatar}" if user.avatar else None
     return {"username": user.username, "full_name": user.full_name, "avatar_url": avatar_url}
@@ -43,6 +55,12 @@ def admin_user_out(user: User, last_seen_at: datetime | None) -> AdminUserOut:
 
 def room_out(room: Room, owner: User) -> RoomOut:
     return RoomOut(code=room.code, name=room.name, owner=owner.username, created_at=room.created_at)
+
+
+def room_wire(code: str, name: str, owner: str, created_at: datetime) -> dict[str, Any]:
+    """``room_out(...).model_dump(mode="json")`` built directly: the same keys in the same
+    order, ``created_at`` as ``datetime_wire`` writes it."""
+    return {"code": code, "name": name, "owner": owner, "created_at": datetime_wire(created_at)}
 
 
 def room_summary(room: Room, owner: User) -> RoomSummary:
