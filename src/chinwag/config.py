@@ -319,10 +319,10 @@ class Settings(BaseSettings):
         "nothing reaches what it covers).",
     )
     socket_server: Literal["python-socketio", "own"] = Field(
-        "python-socketio",
-        description="The Socket.IO server underneath: python-socketio, or Chinwag's own "
-        "lean Engine.IO v4 / Socket.IO v5 layer (chinwag.wire; faster, less memory per "
-        "connection). Clients cannot tell them apart.",
+        "own",
+        description="The Socket.IO server underneath: Chinwag's own lean Engine.IO v4 / "
+        "Socket.IO v5 layer (own: chinwag.wire; faster, less memory per connection), or "
+        "python-socketio. Clients cannot tell them apart.",
     )
     websocket_compression: bool = Field(
         False,

@@ -1,5 +1,5 @@
-"""The Socket.IO server underneath, chosen by ``CHINWAG_SOCKET_SERVER``: python-socketio,
-or Chinwag's own (``chinwag.wire``). Both carry the same ``ChatEvents`` and the same
+"""The Socket.IO server underneath, chosen by ``CHINWAG_SOCKET_SERVER``: Chinwag's own
+(``chinwag.wire``, the default), or python-socketio. Both carry the same ``ChatEvents`` and the same
 publisher; the clients cannot tell them apart."""
 
 from __future__ import annotations

@@ -1,13 +1,14 @@
-"""The chat on Chinwag's own Socket.IO server (``CHINWAG_SOCKET_SERVER=own``, ``chinwag.wire``):
-the same tests as on python-socketio, collected again here against a server that runs it.
+"""The chat on python-socketio (``CHINWAG_SOCKET_SERVER=python-socketio``), the Socket.IO
+server Chinwag ran on before its own (``chinwag.wire``, the default): the same tests as on the
+default, collected again here against a server that runs python-socketio.
 
 Every test of the modules below is taken into this module (they define no fixtures of their
 own); the ``server`` and ``short_session_server`` they ask for are the ones defined here (one
-process on SQLite, on the own server), so each runs once more on ``chinwag.wire``: the
-handshake and its refusals, every event's input errors and acks, chat and private messages,
-and the races between live connections and revocations (log-out, password change, leave,
-destroy, expiry). ``tests/test_frames.py`` runs on both servers itself; the protocol layer's
-own tests are ``tests/test_wire_*.py``.
+process on SQLite, on python-socketio), so each runs once more on it: the handshake and its
+refusals, every event's input errors and acks, chat and private messages, and the races
+between live connections and revocations (log-out, password change, leave, destroy, expiry).
+``tests/test_frames.py`` runs on both servers itself; the protocol layer's own tests are
+``tests/test_wire_*.py``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from tests import test_chat, test_live_authorization, test_socket_input
 from tests.conftest import SERVER_ENV, SHORT_SESSION_SECONDS
 from tests.support import ServerProcess, run_server
 
-OWN = {**SERVER_ENV, "CHINWAG_SOCKET_SERVER": "own"}
+PSIO = {**SERVER_ENV, "CHINWAG_SOCKET_SERVER": "python-socketio"}
 REUSED: tuple[ModuleType, ...] = (test_chat, test_live_authorization, test_socket_input)
 
 
@@ -38,12 +39,12 @@ for _module in REUSED:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    with run_server(tmp_path_factory.mktemp("own-socket-server"), dict(OWN)) as proc:
+    with run_server(tmp_path_factory.mktemp("python-socketio-server"), dict(PSIO)) as proc:
         yield proc
 
 
 @pytest.fixture(scope="module")
 def short_session_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    env = {**OWN, "CHINWAG_SESSION_TTL_SECONDS": str(SHORT_SESSION_SECONDS)}
-    with run_server(tmp_path_factory.mktemp("own-short-session"), env) as proc:
+    env = {**PSIO, "CHINWAG_SESSION_TTL_SECONDS": str(SHORT_SESSION_SECONDS)}
+    with run_server(tmp_path_factory.mktemp("python-socketio-short-session"), env) as proc:
         yield proc
