@@ -79,6 +79,7 @@ class Metrics:
         self.client_events = frozenset(client_events)
         self.gauges = Gauges()
         self.registry.register(self.gauges)
+        self._children: dict[tuple[int, tuple[str, ...]], Counter] = {}
         self._events_in = Counter(
             "chinwag_socket_events_received",
             "Socket.IO events received from clients, by event name.",
@@ -147,20 +148,20 @@ class Metrics:
         return event if event in self.client_events else UNKNOWN_EVENT
 
     def event_in(self, event: str) -> None:
-        self._events_in.labels(self._event_label(event)).inc()
+        self._child(self._events_in, self._event_label(event)).inc()
 
     def ack(self, event: str, outcome: str) -> None:
-        self._acks.labels(self._event_label(event), outcome).inc()
+        self._child(self._acks, self._event_label(event), outcome).inc()
 
     def published(self, event: str) -> None:
-        self._published.labels(event).inc()
+        self._child(self._published, event).inc()
 
     def publish_failed(self) -> None:
         self._publish_failures.inc()
 
     def delivered(self, event: str, connections: int, lag: float | None) -> None:
         if connections:
-            self._deliveries.labels(event or UNKNOWN_EVENT).inc(connections)
+            self._child(self._deliveries, event or UNKNOWN_EVENT).inc(connections)
         if lag is not None:
             self._lag.observe(max(lag, 0.0))
 
@@ -171,7 +172,17 @@ class Metrics:
             self._frames_queued.inc(queued)
 
     def refused(self, limiter: str) -> None:
-        self._refusals.labels(limiter or UNKNOWN_EVENT).inc()
+        self._child(self._refusals, limiter or UNKNOWN_EVENT).inc()
+
+    def _child(self, metric: Counter, *values: str) -> Counter:
+        """``metric.labels(*values)``, looked up once: ``labels()`` takes a lock and builds
+        its key on every call, and it runs several times per message. Label values are
+        bounded (event names from the catalog, error codes, limiter names)."""
+        key = (id(metric), values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*values)
+        return child
 
     # ---- the page ----------------------------------------------------------------------------
     def render(self) -> bytes:

@@ -23,7 +23,7 @@ from sqlalchemy import Table
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
-from chinwag.db.models import Message, Room, User
+from chinwag.db.models import Message, User
 
 SQLITE, POSTGRESQL = "sqlite", "postgresql"
 
@@ -113,6 +113,14 @@ _INSERT_MESSAGES = {
 _created_at = cast(Table, Message.__table__).c.created_at
 
 
+class RoomRow(NamedTuple):
+    """A room as the writer reads it: id, code and version (not an ORM object)."""
+
+    id: int
+    code: str
+    version: int
+
+
 class NewMessage(NamedTuple):
     room_id: int
     conversation_id: int | None
@@ -164,17 +172,16 @@ def find_stored_client_ids(
 
 def get_rooms_and_members(
     conn: Connection, pairs: set[tuple[str, int]]
-) -> tuple[dict[str, Room], set[tuple[int, int]]]:
-    """For these (room code, user id) pairs, in one statement: the rooms that exist by code
-    (id, code and version only; not in any session), and which (room id, user id) pairs
-    are memberships."""
+) -> tuple[dict[str, RoomRow], set[tuple[int, int]]]:
+    """For these (room code, user id) pairs, in one statement: the rooms that exist by code,
+    and which (room id, user id) pairs are memberships."""
     codes, users = (list(column) for column in zip(*pairs, strict=True))
     rows = _run(conn, _ROOMS_AND_MEMBERS, _lists(conn, [codes, users]))
-    rooms: dict[str, Room] = {}
+    rooms: dict[str, RoomRow] = {}
     members: set[tuple[int, int]] = set()
     for room_id, code, version, user_id, member in rows:
         if code not in rooms:
-            rooms[code] = Room(id=int(room_id), code=code, version=int(version))
+            rooms[code] = RoomRow(int(room_id), code, int(version))
         if member:
             members.add((int(room_id), int(user_id)))
     return rooms, members

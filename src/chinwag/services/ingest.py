@@ -35,7 +35,7 @@ from sqlalchemy.exc import IntegrityError
 from chinwag.db import batch as statements
 from chinwag.db import queries
 from chinwag.db.engine import Database
-from chinwag.db.models import Room, User, utcnow
+from chinwag.db.models import User, utcnow
 from chinwag.errors import ChinwagError, Forbidden, InvalidInput, NotFound
 from chinwag.events import MessageEvent
 from chinwag.schemas import SendMessage
@@ -250,7 +250,7 @@ class Ingest:
             if recipient is not None:
                 pairs.add((pending.code, recipient.id))
         rooms, members = statements.get_rooms_and_members(conn, pairs)
-        good: list[tuple[int, Room, User | None]] = []
+        good: list[tuple[int, statements.RoomRow, User | None]] = []
         for i, pending in enumerate(batch):
             room = rooms.get(pending.code)
             to = pending.data.to
@@ -279,7 +279,7 @@ class Ingest:
                 public, total = counts[room_id]
                 firsts[room_id] = [last_seq - public + 1, version - total + 1]
         rows: list[statements.NewMessage] = []
-        placed: list[tuple[int, Room, User | None, int, Audience]] = []
+        placed: list[tuple[int, statements.RoomRow, User | None, int, Audience]] = []
         now = utcnow()
         for i, room, recipient in good:
             pending = batch[i]
@@ -336,5 +336,7 @@ class Ingest:
             outcomes[i] = message
         return [outcome if outcome is not None else room_not_found() for outcome in outcomes]
 
-    def _typing_stopped(self, room: Room, user: User, recipient: User | None) -> AfterCommit:
+    def _typing_stopped(
+        self, room: statements.RoomRow, user: User, recipient: User | None
+    ) -> AfterCommit:
         return lambda: self.typing.stopped(room, user, recipient)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from chinwag.backends import Backends, BackendUnavailable, TypingKey
 from chinwag.config import Settings
@@ -32,13 +32,24 @@ from chinwag.services.views import user_out
 log = get_logger(__name__)
 
 
+class RoomLike(Protocol):
+    """What an indicator needs of its room: a ``Room``, or the writer's ``RoomRow``."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def code(self) -> str: ...
+    @property
+    def version(self) -> int: ...
+
+
 @dataclass
 class Timer:
     """An indicator this node put up: its timer, its token, and who to tell at its end."""
 
     handle: asyncio.TimerHandle
     token: str
-    room: Room
+    room: RoomLike
     user: User
     to: User | None
 
@@ -73,7 +84,7 @@ class TypingService:
             await self._take_down(key)  # said stopped: announced whether it was up or not
         await self._publish(room, user, recipient, active)
 
-    async def stopped(self, room: Room, user: User, recipient: User | None) -> None:
+    async def stopped(self, room: RoomLike, user: User, recipient: User | None) -> None:
         """The typist sent their message: drop the indicator if it is up."""
         key: TypingKey = (room.id, user.id, recipient.id if recipient else None)
         mine = self._cancel(key)
@@ -114,7 +125,7 @@ class TypingService:
         except BackendUnavailable:
             pass  # its records expire by themselves
 
-    def _arm(self, key: TypingKey, token: str, room: Room, user: User, to: User | None) -> None:
+    def _arm(self, key: TypingKey, token: str, room: RoomLike, user: User, to: User | None) -> None:
         self._cancel(key)
         handle = asyncio.get_running_loop().call_later(self.ttl, self._expire, key)
         self._timers[key] = Timer(handle, token, room, user, to)
@@ -147,7 +158,9 @@ class TypingService:
         if still_mine:
             await self._publish(timer.room, timer.user, timer.to, False)
 
-    async def _publish(self, room: Room, user: User, recipient: User | None, active: bool) -> None:
+    async def _publish(
+        self, room: RoomLike, user: User, recipient: User | None, active: bool
+    ) -> None:
         event = TypingEvent(
             room=room.code,
             user=user_out(user),
