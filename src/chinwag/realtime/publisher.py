@@ -62,6 +62,9 @@ class SocketIORealtime:
         self._remote: dict[str, tuple[Hold, asyncio.TimerHandle]] = {}  # other nodes' holds
         self._lost = False  # an event could not be published: others must resync
         self._tasks: set[asyncio.Task[None]] = set()
+        # the last envelope this node published, with its bytes: on one node the fan-out
+        # hands those same bytes straight back, and they need no decoding
+        self._sent: tuple[bytes, Envelope] | None = None
 
     # ---- the node ----------------------------------------------------------------------------
     async def start(self, hooks: NodeHooks) -> None:
@@ -146,7 +149,9 @@ class SocketIORealtime:
             if self._lost:
                 await self.fanout.publish(envelopes.encode(Envelope(envelopes.RESYNC)))
                 self._lost = False
-            await self.fanout.publish(envelopes.encode(envelope))
+            message = envelopes.encode(envelope)
+            self._sent = (message, envelope)
+            await self.fanout.publish(message)
         except BackendUnavailable:
             self._lost = True
             self.metrics.publish_failed()
@@ -211,7 +216,11 @@ class SocketIORealtime:
 
     # ---- what the other nodes say ------------------------------------------------------------
     async def _on_message(self, message: bytes) -> None:
-        envelope = envelopes.decode(message)
+        sent = self._sent
+        if sent is not None and sent[0] is message:  # our own, handed back as it was
+            envelope = sent[1]
+        else:
+            envelope = envelopes.decode(message)
         kind, mine = envelope.kind, envelope.origin == self.instance
         if kind == envelopes.EVENT:
             await self._deliver(envelope)
