@@ -186,3 +186,29 @@ async def test_a_pooled_postgresql_connection_that_died_while_idle_is_replaced(
             assert await db.run_read(backend) != pid
         finally:
             await db.dispose()
+
+
+async def test_a_commit_that_fails_leaves_no_transaction_open(
+    database: tuple[Database, Path],
+) -> None:
+    """A deferred foreign key fails at COMMIT, which SQLite leaves open: the write is rolled
+    back, says why, and the next transaction starts afresh."""
+    db, path = database
+    with sqlite3.connect(path) as raw:
+        raw.execute(
+            "CREATE TABLE tags"
+            " (note_id INTEGER REFERENCES notes (id) DEFERRABLE INITIALLY DEFERRED)"
+        )
+
+    def dangling(conn: Connection) -> None:
+        insert("kept out", [])(conn)  # type: ignore[operator]
+        conn.connection.dbapi_connection.execute(  # type: ignore[union-attr]
+            "INSERT INTO tags (note_id) VALUES (999)"
+        )
+
+    with pytest.raises(sqlite3.IntegrityError):
+        await db.run_write(dangling)
+    threads: list[str] = []
+    await db.run_write(insert("after", threads))  # type: ignore[arg-type]
+    assert threads == [threading.current_thread().name]
+    assert bodies(path) == ["after"]

@@ -68,9 +68,22 @@ class InlineSQLite:
                 raw.commit()
             else:
                 raw.rollback()
+        except BaseException:
+            self._abandon(raw)  # a COMMIT that failed (a deferred constraint) stays open
+            raise
         finally:
             if conn.in_transaction():  # begun by a Core statement: a no-op on the driver now
                 conn.rollback()
+
+    def _abandon(self, raw: Any) -> None:
+        """Roll back what is still open; a connection that cannot is not used again."""
+        try:
+            if raw.in_transaction:
+                raw.rollback()
+        except Exception:
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                conn.invalidate()
 
     def close(self) -> None:
         if self._conn is not None:
