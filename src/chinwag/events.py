@@ -15,7 +15,7 @@ layer: services import this module.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple, Protocol, Self, cast
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 from pydantic.json_schema import JsonSchemaMode, SkipJsonSchema, models_json_schema
@@ -159,10 +159,19 @@ class OkAck(BaseModel):
 
     model_config = ConfigDict(json_schema_serialization_defaults_required=True)
     ok: Literal[True] = True
+    _wire: dict[str, Any] | None = PrivateAttr(default=None)
 
     def wire(self) -> dict[str, Any]:
         """The ack's JSON-ready payload."""
-        return self.model_dump(mode="json")
+        return self._wire if self._wire is not None else self.model_dump(mode="json")
+
+    @classmethod
+    def _prebuilt(cls, wire: dict[str, Any]) -> Self:
+        """An ack whose payload is already in its wire form (hot paths: nothing validated or
+        dumped again); only ``wire()`` may be asked of it."""
+        ack = cast(Self, cls.model_construct())  # pydantic types it as the base class
+        ack._wire = wire
+        return ack
 
 
 class EnterAck(OkAck):
@@ -176,7 +185,6 @@ class EnterAck(OkAck):
         description="`after` for the next page of `presence:list`; null: `online` is everyone."
     )
     last_seq: int = Field(description="Position of the room's newest public message.")
-    _wire: dict[str, Any] | None = PrivateAttr(default=None)
 
     @classmethod
     def of_wire(
@@ -192,19 +200,16 @@ class EnterAck(OkAck):
         dumping them again (each joiner's path): its ``wire()`` is that of
         ``EnterAck(room=RoomOut(**room), online=[UserOut(**u) for u in online], ...)``;
         only ``wire()`` may be asked of it."""
-        ack = cls.model_construct(online_count=online_count)  # type: ignore[call-arg]  # wire()
-        ack._wire = {
-            "ok": True,
-            "room": room,
-            "online": online,
-            "online_count": online_count,
-            "online_next": online_next,
-            "last_seq": last_seq,
-        }
-        return ack
-
-    def wire(self) -> dict[str, Any]:
-        return self._wire if self._wire is not None else super().wire()
+        return cls._prebuilt(
+            {
+                "ok": True,
+                "room": room,
+                "online": online,
+                "online_count": online_count,
+                "online_next": online_next,
+                "last_seq": last_seq,
+            }
+        )
 
 
 class PresenceListAck(OkAck):
@@ -216,7 +221,6 @@ class PresenceListAck(OkAck):
 class SendAck(OkAck):
     message: MessageOut
     duplicate: bool = Field(description="A retry of a stored message: nothing was sent.")
-    _wire: dict[str, Any] | None = PrivateAttr(default=None)
 
     @classmethod
     def of_wire(cls, message: dict[str, Any], duplicate: bool) -> SendAck:
@@ -224,12 +228,7 @@ class SendAck(OkAck):
         without validating and dumping it again (the send's hot path): its ``wire()`` is
         that of ``SendAck(message=MessageOut(**message), duplicate=duplicate)``; only
         ``wire()`` may be asked of it."""
-        ack = cls.model_construct(duplicate=duplicate)  # type: ignore[call-arg]  # see wire()
-        ack._wire = {"ok": True, "message": message, "duplicate": duplicate}
-        return ack
-
-    def wire(self) -> dict[str, Any]:
-        return self._wire if self._wire is not None else super().wire()
+        return cls._prebuilt({"ok": True, "message": message, "duplicate": duplicate})
 
 
 class SearchAck(OkAck):
