@@ -276,14 +276,17 @@ class Window:
     helper_pids: Callable[[], dict[str, list[int]]] = dict
     server: procs.CpuMeter = field(init=False)
     helpers: dict[str, procs.CpuMeter] = field(init=False)
+    profiler: procs.WindowProfiler = field(init=False)
     began: float = 0.0
     load_cpu: float = 0.0
 
     def __post_init__(self) -> None:
         self.server = procs.CpuMeter(self.server_pids)
         self.helpers = {}
+        self.profiler = procs.WindowProfiler(self.server_pids)
 
     def start(self) -> None:
+        self.profiler.start()
         self.server.start()
         self.helpers = {name: procs.CpuMeter(pids) for name, pids in self.helper_pids().items()}
         for meter in self.helpers.values():
@@ -297,6 +300,7 @@ class Window:
             "server_cpu_s": round(self.server.read(), 3),
             "load_cpu_s": round(_own_cpu() - self.load_cpu, 3),
         }
+        self.profiler.stop()
         now = self.helper_pids()
         for name, meter in self.helpers.items():
             pids = sorted(set(meter.pids) | set(now.get(name, [])))

@@ -7,8 +7,11 @@ import contextlib
 import os
 import random
 import resource
+import shutil
+import signal
 import socket
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -141,3 +144,60 @@ def psql(sql: str) -> None:
         check=True,
         capture_output=True,
     )
+
+
+PROFILE_DIR = "BENCH_PROFILE"  # env: a folder; each window's profiles go there
+PROFILER = "BENCH_PROFILER"  # env: "py-spy" (the default) or "perf"
+
+
+def _profiler_command(pid: int) -> list[str] | None:
+    """py-spy's raw (collapsed) Python stacks, or perf's native and kernel samples."""
+    if os.environ.get(PROFILER, "py-spy") == "perf":
+        perf = shutil.which("perf")
+        return None if perf is None else [perf, "record", "-F", "999", "-g", "-p", str(pid)]
+    venv = str(Path(sys.executable).parent)
+    spy = shutil.which("py-spy") or shutil.which("py-spy", path=venv)
+    if spy is None:
+        return None
+    return [spy, "record", "-f", "raw", "-r", "250", "--nonblocking", "-p", str(pid)]
+
+
+class WindowProfiler:
+    """With ``BENCH_PROFILE=<dir>`` set, record every server process over one measurement
+    window: ``<dir>/<n>-<pid>.txt``, n counting the windows. Without it (or without the
+    tool) it does nothing. A profiler slows the server: a profiled run's figures are not
+    the benchmark's."""
+
+    def __init__(self, pids: list[int]) -> None:
+        self.pids = pids
+        self.running: list[subprocess.Popen[bytes]] = []
+
+    def start(self) -> None:
+        folder = os.environ.get(PROFILE_DIR)
+        if not folder:
+            return
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        n = len({path.name.split("-")[0] for path in Path(folder).glob("*-*.txt")})
+        for pid in self.pids:
+            command = _profiler_command(pid)
+            if command is None:
+                return
+            out = Path(folder) / f"{n:03d}-{pid}.txt"
+            self.running.append(
+                subprocess.Popen(
+                    [*command, "-o", str(out)],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+
+    def stop(self) -> None:
+        for proc in self.running:
+            proc.send_signal(signal.SIGINT)  # both write their file on SIGINT
+        for proc in self.running:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.running = []

@@ -6,12 +6,16 @@ expected is delivered once, every acked message is stored, every scenario is rep
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from benchmarks.load import Window
+from benchmarks.procs import PROFILE_DIR
 from benchmarks.report import POSTGRES, REF, SQLITE, TWO_NODES
 from benchmarks.targets import reference_available
 
@@ -79,3 +83,36 @@ def test_every_scenario_runs_and_counts_agree(tmp_path: Path) -> None:
     for heading in ("(a)", "(b)", "(c)", "(d)", "(e)", "(f)", "(x)"):
         assert f"| {heading}" in run.stdout or f"{heading} " in run.stdout, heading
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_window_profile_records_the_server_s_own_stacks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``BENCH_PROFILE``: each server process is recorded over exactly one window."""
+    busy = "def spin_for_the_profiler():\n    while True: sum(range(1000))\nspin_for_the_profiler()"
+    proc = subprocess.Popen([sys.executable, "-c", busy])
+    try:
+        monkeypatch.setenv(PROFILE_DIR, str(tmp_path))
+        window = Window([proc.pid])
+        window.start()
+        time.sleep(1.5)
+        result = window.stop()
+    finally:
+        proc.kill()
+        proc.wait()
+    assert result["server_cpu_s"] > 0
+    (recorded,) = tmp_path.glob(f"000-{proc.pid}.txt")
+    stacks = recorded.read_text().splitlines()
+    assert any("spin_for_the_profiler" in line for line in stacks), stacks[:5]
+    assert sum(int(line.rsplit(" ", 1)[1]) for line in stacks) > 0  # samples counted
+
+
+def test_without_bench_profile_a_window_records_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(PROFILE_DIR, raising=False)
+    monkeypatch.chdir(tmp_path)
+    window = Window([os.getpid()])
+    window.start()
+    window.stop()
+    assert window.profiler.running == [] and list(tmp_path.iterdir()) == []
