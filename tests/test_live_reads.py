@@ -6,19 +6,22 @@ from __future__ import annotations
 
 import contextlib
 import json
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Collection, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from chinwag.db import live_reads, queries
 from chinwag.db.engine import Database
 from chinwag.db.migrate import migrate
-from chinwag.db.models import Avatar, Membership, Room, User
+from chinwag.db.models import AuthSession, Avatar, Membership, Room, User
 from chinwag.errors import Forbidden, NotFound
 from chinwag.services.access import access_room, load_room_out, require_room
 from chinwag.services.views import room_wire, user_wire
@@ -210,3 +213,101 @@ async def test_the_online_pages_are_the_orm_pages(backend: str, tmp_path: Path) 
                 lambda conn: live_reads.get_users_page(conn, set(ids), after=None, limit=100)
             )
             assert [u.username_key for u in everyone] == keys  # what was compared was a page
+
+
+def orm_session_users(
+    s: Session, session_ids: list[str], now: datetime
+) -> dict[str, tuple[AuthSession, User]]:
+    """The ORM read the handshake's session lookup made before (``Database.run_orm_read``)."""
+    query = queries._live_sessions(now).where(AuthSession.id.in_(session_ids))
+    return {row[0].id: (row[0], row[1]) for row in s.execute(query)}
+
+
+def columns_of(instance: object) -> dict[str, object]:
+    return {a.key: getattr(instance, a.key) for a in inspect(instance).mapper.column_attrs}
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+async def test_the_session_lookup_answers_the_orm_s_detached_objects(
+    backend: str, tmp_path: Path
+) -> None:
+    """Live, expired, never-seen sessions; users disabled, deleted, with and without an
+    avatar; timestamps with and without microseconds: the same answers, column by column,
+    each detached with its identity as the ORM's are after their read."""
+    now = WHEN + timedelta(days=1)
+    with database_url(backend, tmp_path) as url:
+        async with seeded(url) as (db, users, _):
+            async with db.transaction() as s:
+                for i, user in enumerate(users):
+                    expires = now + timedelta(seconds=1 if i % 4 else -1, microseconds=i)
+                    s.add(
+                        AuthSession(
+                            id=f"session-{i}",
+                            user_id=user.id,
+                            created_at=WHEN - timedelta(microseconds=i * 7),
+                            expires_at=expires,
+                            user_agent="Firefox ☕" if i % 2 else "",
+                            address=f"10.0.0.{i}",
+                            last_seen_at=None if i % 3 else WHEN,
+                        )
+                    )
+                await s.execute(update(User).where(User.id == users[1].id).values(disabled_at=WHEN))
+                await s.execute(update(User).where(User.id == users[2].id).values(deleted_at=WHEN))
+            ids = [f"session-{i}" for i in range(len(users))] + ["session-never"]
+            before = await db.run_orm_read(lambda s: orm_session_users(s, ids, now))
+            after = await db.run_read(lambda c: live_reads.get_session_users(c, ids, now))
+            lone = await db.run_read(lambda c: live_reads.get_session_users(c, ids[3:4], now))
+
+    assert sorted(after) == sorted(before)
+    assert 0 < len(before) < len(users)  # some expired, disabled, deleted
+    assert "session-1" not in after and "session-2" not in after and "session-4" not in after
+    assert lone.keys() == {"session-3"}
+    for session_id, pair in before.items():
+        for old, new in zip(pair, after[session_id], strict=True):
+            assert type(new) is type(old)
+            assert columns_of(new) == columns_of(old)
+            assert inspect(new).detached and inspect(new).identity == inspect(old).identity
+            assert not inspect(new).modified
+    assert all(isinstance(pair[1].is_admin, bool) for pair in after.values())
+    assert all(pair[0].expires_at.tzinfo is UTC for pair in after.values())
+
+
+FIRST_LOOKUP = """
+import asyncio, sys
+from datetime import UTC, datetime, timedelta
+import sqlalchemy as sa
+from chinwag.db import live_reads
+from chinwag.db.engine import Database
+from chinwag.db.models import Base
+
+async def main(url):
+    db = Database(url)
+    async with db.engine.begin() as conn:  # Core only: nothing has set the mappers up
+        await conn.run_sync(Base.metadata.create_all)
+        now = datetime.now(UTC)
+        await conn.execute(sa.text(
+            "INSERT INTO users (id, username, username_key, full_name, password_hash,"
+            " created_at, is_admin) VALUES (1, 'ana', 'ana', 'Ana', '!', '2026-01-01', false)"
+        ))
+        await conn.execute(sa.insert(Base.metadata.tables["auth_sessions"]).values(
+            id="s", user_id=1, created_at=now, expires_at=now + timedelta(days=1)
+        ))
+    found = await db.run_read(lambda c: live_reads.get_session_users(c, ["s"], now))
+    print(found["s"][1].username)
+    await db.dispose()
+
+asyncio.run(main(sys.argv[1]))
+"""
+
+
+def test_a_process_s_first_session_lookup_comes_before_any_orm_query(tmp_path: Path) -> None:
+    """A node's first handshake may be its first use of the models (the regression: its
+    detached objects need the mappers set up, which the ORM's first query does)."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'chinwag.db'}"
+    ran = subprocess.run(
+        [sys.executable, "-c", FIRST_LOOKUP, url], capture_output=True, text=True, timeout=60
+    )
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    assert ran.stdout.strip() == "ana"

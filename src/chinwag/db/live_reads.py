@@ -1,26 +1,57 @@
-"""The live service's hot reads (``chinwag.services.live``): entering a room, leaving it, and
-the online list's pages, as SQL text on the driver's own connection, as the message writer's
+"""The hot reads: a handshake's session lookup (``chinwag.services.sessions``) and the live
+service's (``chinwag.services.live``): entering a room, leaving it, and the online list's
+pages, as SQL text on the driver's own connection, as the message writer's
 statements are (``chinwag.db.batch``).
 
 They run inside the caller's read (``Database.run_read``): on SQLite the whole read is one
 hop to the writer thread and back, where the ORM session hops a thread for every call; on
 PostgreSQL it runs on SQLAlchemy's asyncpg adapter through the greenlet bridge. Each answers
-plain tuples: nothing here is in a session.
+plain tuples, except the session lookup, whose answers are detached ORM objects as the
+ORM read's were: nothing here is in a session.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 from datetime import datetime
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple, TypeVar, cast
 
-from sqlalchemy import Table
-from sqlalchemy.engine import Connection
+from sqlalchemy import Column, Table
+from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.orm import configure_mappers, make_transient_to_detached
+from sqlalchemy.orm.attributes import instance_dict
+from sqlalchemy.orm.instrumentation import manager_of_class
 
 from chinwag.db.batch import POSTGRESQL, SQLITE
 from chinwag.db.batch import _run as run_text
-from chinwag.db.models import Room
+from chinwag.db.models import AuthSession, Room, User
+
+Loaded = TypeVar("Loaded", AuthSession, User)
+
+_session_columns = list(cast(Table, AuthSession.__table__).columns)
+_user_columns = list(cast(Table, User.__table__).columns)
+# the mapped attribute of each column
+_session_keys = [AuthSession.__mapper__.get_property_by_column(c).key for c in _session_columns]
+_user_keys = [User.__mapper__.get_property_by_column(c).key for c in _user_columns]
+_selected = ", ".join(
+    [f"s.{c.name}" for c in _session_columns] + [f"u.{c.name}" for c in _user_columns]
+)
+# every column of the live sessions with these ids and of their users (as
+# ``queries._live_sessions``: not expired, the user neither disabled nor deleted); the
+# column names come from the models, never from input
+_LIVE_SESSIONS = {
+    SQLITE: (
+        f"SELECT {_selected} FROM auth_sessions AS s JOIN users AS u ON u.id = s.user_id"  # noqa: S608
+        " WHERE s.id IN (SELECT value FROM json_each(?)) AND s.expires_at > ?"
+        " AND u.disabled_at IS NULL AND u.deleted_at IS NULL"
+    ),
+    POSTGRESQL: (
+        f"SELECT {_selected} FROM auth_sessions AS s JOIN users AS u ON u.id = s.user_id"  # noqa: S608
+        " WHERE s.id = ANY($1::varchar[]) AND s.expires_at > $2"
+        " AND u.disabled_at IS NULL AND u.deleted_at IS NULL"
+    ),
+}
 
 _ROOM_ID = {
     SQLITE: "SELECT id FROM rooms WHERE code = ?",
@@ -108,6 +139,8 @@ _MEMBERS_PAGE = {
 }
 _created_at = cast(Table, Room.__table__).c.created_at
 _read_created_at: dict[str, Callable[[Any], Any] | None] = {}
+# per dialect: each selected column's result processing (None: the driver's value as is)
+_read_session_row: dict[str, list[Callable[[Any], Any] | None]] = {}
 
 
 class RoomEntry(NamedTuple):
@@ -131,6 +164,46 @@ class OnlineUser(NamedTuple):
     username_key: str
     full_name: str
     avatar: str | None
+
+
+def get_session_users(
+    conn: Connection, session_ids: list[str], now: datetime
+) -> dict[str, tuple[AuthSession, User]]:
+    """``queries.get_session_users`` in one statement: the live sessions among these ids and
+    their users, by id, as detached ORM objects with every column loaded."""
+    dialect = conn.dialect
+    process = _created_at.type.bind_processor(dialect)  # every timestamp is a UTCDateTime
+    when = process(now) if process is not None else now
+    ids: Any = json.dumps(session_ids) if dialect.name == SQLITE else session_ids
+    rows = run_text(conn, _LIVE_SESSIONS, [ids, when])
+    readers = _session_row_readers(dialect)
+    found: dict[str, tuple[AuthSession, User]] = {}
+    split = len(_session_columns)
+    for row in rows:
+        values = [v if read is None else read(v) for read, v in zip(readers, row, strict=True)]
+        session = _loaded(AuthSession, zip(_session_keys, values[:split], strict=True))
+        user = _loaded(User, zip(_user_keys, values[split:], strict=True))
+        found[session.id] = (session, user)
+    return found
+
+
+def _loaded(cls: type[Loaded], values: Iterable[tuple[str, Any]]) -> Loaded:
+    """An instance as the ORM loads one (its attributes set without change events, which
+    cost more than the query), then detached with its identity."""
+    instance: Loaded = manager_of_class(cls).new_instance()
+    instance_dict(instance).update(values)
+    make_transient_to_detached(instance)
+    return instance
+
+
+def _session_row_readers(dialect: Dialect) -> list[Callable[[Any], Any] | None]:
+    readers = _read_session_row.get(dialect.name)
+    if readers is None:
+        configure_mappers()  # ``_loaded`` needs the attributes that the ORM's first use sets up
+        columns: list[Column[Any]] = [*_session_columns, *_user_columns]
+        readers = [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns]
+        _read_session_row[dialect.name] = readers
+    return readers
 
 
 def get_room_id(conn: Connection, code: str) -> int | None:

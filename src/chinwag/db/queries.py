@@ -9,7 +9,6 @@ from typing import Any, cast
 from sqlalchemy import (
     Select,
     Table,
-    bindparam,
     case,
     delete,
     func,
@@ -21,7 +20,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 
 from chinwag.db.models import (
@@ -69,21 +68,6 @@ async def get_session_user(
     result = await s.execute(_live_sessions(now).where(AuthSession.id == session_id))
     row = result.one_or_none()
     return (row[0], row[1]) if row else None
-
-
-# built once: building the statement cost as much as running it (each handshake asks)
-_LIVE_SESSIONS_BY_ID = _live_sessions(bindparam("now")).where(  # type: ignore[arg-type]
-    AuthSession.id.in_(bindparam("ids", expanding=True))
-)
-
-
-def get_session_users(
-    s: Session, session_ids: list[str], now: datetime
-) -> dict[str, tuple[AuthSession, User]]:
-    """``get_session_user`` for many ids in one query (``Database.run_orm_read``): the live
-    ones, by id."""
-    result = s.execute(_LIVE_SESSIONS_BY_ID, {"now": now, "ids": session_ids})
-    return {row[0].id: (row[0], row[1]) for row in result}
 
 
 async def delete_session(s: AsyncSession, session_id: str) -> None:

@@ -15,7 +15,7 @@ import asyncio
 from collections.abc import Callable
 from datetime import datetime
 
-from chinwag.db import queries
+from chinwag.db import live_reads
 from chinwag.db.engine import Database
 from chinwag.db.models import AuthSession, User, utcnow
 
@@ -66,7 +66,7 @@ class SessionLookup:
     async def _look_up(self, batch: dict[str, asyncio.Future[Found]]) -> None:
         try:
             ids, now = list(batch), self.clock()
-            found = await self.db.run_orm_read(lambda s: queries.get_session_users(s, ids, now))
+            found = await self.db.run_read(lambda c: live_reads.get_session_users(c, ids, now))
         except Exception as exc:  # the database failed: every caller hears it
             for future in batch.values():
                 if not future.done():
