@@ -33,7 +33,13 @@ def configure_logging(settings: Settings) -> None:
             colors=False, exception_formatter=structlog.dev.plain_traceback
         )
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        # below the level, a call stops at the first processor: without it every call ran
+        # the whole chain (context, time stamp) before the logger dropped it
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *shared,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
