@@ -17,10 +17,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
-
 from benchmarks import procs
-from benchmarks.wire import Conn, new_http_session
+from benchmarks.wire import Conn
 
 CLIENT_ID_FIELD = '"client_id":"'
 SEND_EVENT = "message:send"
@@ -141,7 +139,6 @@ class Fleet:
     """Many connections from this process; receipts go to the current ``tracker``."""
 
     def __init__(self, concurrency: int = 64) -> None:
-        self.http: aiohttp.ClientSession | None = None
         self.conns: list[Conn] = []
         self.tracker = Tracker()
         self.concurrency = concurrency
@@ -162,17 +159,14 @@ class Fleet:
         """One connection per cookie (the reference takes ``""``), spread over ``urls``;
         at most ``concurrency`` handshakes at a time. Returns them in the cookies' order,
         None where one failed."""
-        if self.http is None:
-            self.http = new_http_session()
         gate = asyncio.Semaphore(self.concurrency)
-        http = self.http
 
         async def one(i: int, cookie: str) -> Conn | None:
             async with gate:
                 if time.perf_counter() > deadline:
                     self._fail("deadline")
                     return None
-                conn = Conn(http, urls[i % len(urls)], self._on_event)
+                conn = Conn(urls[i % len(urls)], self._on_event)
                 try:
                     await asyncio.wait_for(conn.connect(cookie or None), 30)
                 except (Exception, TimeoutError) as error:
@@ -219,9 +213,6 @@ class Fleet:
     async def close(self) -> None:
         await asyncio.gather(*(c.close() for c in self.conns), return_exceptions=True)
         self.conns = []
-        if self.http is not None:
-            await self.http.close()
-            self.http = None
 
 
 async def open_loop(

@@ -5,6 +5,8 @@ expected is delivered once, every acked message is stored, every scenario is rep
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import subprocess
@@ -14,10 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from benchmarks import wire
 from benchmarks.load import Window
 from benchmarks.procs import PROFILE_DIR
 from benchmarks.report import POSTGRES, REF, SQLITE, TWO_NODES
 from benchmarks.targets import reference_available
+from benchmarks.wire import CLOSE, PING, PONG, TEXT, HandshakeRefused, _WebSocket
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = {
@@ -116,3 +120,84 @@ def test_without_bench_profile_a_window_records_nothing(
     window.start()
     window.stop()
     assert window.profiler.running == [] and list(tmp_path.iterdir()) == []
+
+
+class FakeTransport:
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def server_frame(opcode: int, payload: bytes, *, fin: bool = True) -> bytes:
+    n = len(payload)
+    first = (0x80 if fin else 0) | opcode
+    if n < 126:
+        return bytes((first, n)) + payload
+    if n < 1 << 16:
+        return bytes((first, 126)) + n.to_bytes(2, "big") + payload
+    return bytes((first, 127)) + n.to_bytes(8, "big") + payload
+
+
+def unmask(sent: bytes) -> tuple[int, bytes]:
+    """A client frame's opcode and payload (the generator masks every frame it sends)."""
+    assert sent[1] & 0x80, "a client frame must be masked"
+    n, at = sent[1] & 0x7F, 2
+    if n == 126:
+        n, at = int.from_bytes(sent[2:4], "big"), 4
+    key, body = sent[at : at + 4], sent[at + 4 :]
+    assert len(body) == n
+    return sent[0] & 0x0F, bytes(b ^ key[i % 4] for i, b in enumerate(body))
+
+
+async def test_the_generator_s_websocket_reads_frames_however_the_bytes_arrive() -> None:
+    """Frames of every length form, split anywhere across reads, fragmented text, a PING
+    answered with its PONG, then the server's CLOSE answered and the socket closed."""
+    key = b"dGhlIHNhbXBsZSBub25jZQ=="
+    accept = b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo="  # RFC 6455's own example
+    texts: list[str] = []
+    ws = _WebSocket(b"GET / HTTP/1.1\r\n\r\n", accept, texts.append)
+    transport = FakeTransport()
+    ws.connection_made(transport)  # type: ignore[arg-type]
+    assert transport.written == [b"GET / HTTP/1.1\r\n\r\n"]
+    assert base64.b64encode(hashlib.sha1(key + wire._GUID).digest()) == accept  # noqa: S324
+    upgrade = b"HTTP/1.1 101 Switching Protocols\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n"
+    big, medium = "é" * 40_000, "m" * 300
+    stream = upgrade + b"".join(
+        [
+            server_frame(TEXT, b"42short"),
+            server_frame(TEXT, medium.encode()),
+            server_frame(TEXT, big.encode()),
+            server_frame(TEXT, b"42par", fin=False),
+            server_frame(0x0, b"ts", fin=False),
+            server_frame(0x0, b" joined", fin=True),
+            server_frame(PING, b"are you there"),
+            server_frame(CLOSE, (1000).to_bytes(2, "big")),
+        ]
+    )
+    for at in range(0, len(stream), 7):  # 7-byte reads: every header split somewhere
+        ws.data_received(stream[at : at + 7])
+    assert ws.opened.done() and ws.opened.exception() is None
+    assert texts == ["42short", medium, big, "42parts joined"]
+    pong, close = (unmask(sent) for sent in transport.written[1:])
+    assert pong == (PONG, b"are you there")
+    assert close == (CLOSE, (1000).to_bytes(2, "big"))
+    assert transport.closed
+
+
+async def test_the_generator_s_websocket_refuses_a_wrong_upgrade() -> None:
+    ws = _WebSocket(b"GET / HTTP/1.1\r\n\r\n", b"expected", lambda text: None)
+    transport = FakeTransport()
+    ws.connection_made(transport)  # type: ignore[arg-type]
+    ws.data_received(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+    with pytest.raises(HandshakeRefused, match="403"):
+        await ws.opened
+    assert transport.closed
