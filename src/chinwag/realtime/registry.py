@@ -186,9 +186,12 @@ class ConnectionRegistry:
                 continue
             candidates.update(self._by_user.get(user, ()))
         now = self.clock()
+        conns = self._conns
+        if not self._held:  # no revocation in force (as nearly always): nothing more to ask
+            return [c for c in candidates if (n := conns[c]).active and n.expires_at > now]
         found = []
         for conn_id in candidates:
-            conn = self._conns[conn_id]
+            conn = conns[conn_id]
             if not conn.active or conn.expires_at <= now:
                 continue
             if self._held[("session", conn.session_id)]:
