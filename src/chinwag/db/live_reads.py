@@ -3,9 +3,10 @@ service's (``chinwag.services.live``): entering a room, leaving it, and the onli
 pages, as SQL text on the driver's own connection, as the message writer's
 statements are (``chinwag.db.batch``).
 
-They run inside the caller's read (``Database.run_read``): on SQLite the whole read is one
-hop to the writer thread and back, where the ORM session hops a thread for every call; on
-PostgreSQL it runs on SQLAlchemy's asyncpg adapter through the greenlet bridge. Each answers
+They run inside the caller's read (``Database.run_read``): on SQLite the whole read runs at
+once on the loop's thread (``chinwag.db.inline``), where aiosqlite's ORM session hops a
+thread for every call; on PostgreSQL it runs on SQLAlchemy's asyncpg adapter through the
+greenlet bridge. Each answers
 plain tuples, except the session lookup, whose answers are detached ORM objects as the
 ORM read's were: nothing here is in a session.
 """
@@ -30,6 +31,7 @@ from chinwag.db.models import AuthSession, Room, User
 Loaded = TypeVar("Loaded", AuthSession, User)
 
 _session_columns = list(cast(Table, AuthSession.__table__).columns)
+_expires_at = cast(Table, AuthSession.__table__).c.expires_at
 _user_columns = list(cast(Table, User.__table__).columns)
 # the mapped attribute of each column
 _session_keys = [AuthSession.__mapper__.get_property_by_column(c).key for c in _session_columns]
@@ -169,10 +171,11 @@ class OnlineUser(NamedTuple):
 def get_session_users(
     conn: Connection, session_ids: list[str], now: datetime
 ) -> dict[str, tuple[AuthSession, User]]:
-    """``queries.get_session_users`` in one statement: the live sessions among these ids and
-    their users, by id, as detached ORM objects with every column loaded."""
+    """The live sessions among these ids and their users, by id, in one statement, as
+    detached ORM objects with every column loaded: what the ORM read of
+    ``queries._live_sessions`` answered (``tests/test_live_reads.py`` holds them equal)."""
     dialect = conn.dialect
-    process = _created_at.type.bind_processor(dialect)  # every timestamp is a UTCDateTime
+    process = _expires_at.type.bind_processor(dialect)
     when = process(now) if process is not None else now
     ids: Any = json.dumps(session_ids) if dialect.name == SQLITE else session_ids
     rows = run_text(conn, _LIVE_SESSIONS, [ids, when])
