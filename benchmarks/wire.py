@@ -210,6 +210,7 @@ class Conn:
         for future in (self._opened, self._connected):
             if future is not None and not future.done():
                 future.set_exception(HandshakeRefused("closed before CONNECT"))
+                future.exception()  # still raised to an awaiter; not logged if there is none
         for future in self._acks.values():
             if not future.done():
                 future.set_exception(error)
