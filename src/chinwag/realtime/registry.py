@@ -185,21 +185,16 @@ class ConnectionRegistry:
             if room is not None and not self._may_see(user, room, audience.version):
                 continue
             candidates.update(self._by_user.get(user, ()))
-        now = self.clock()
-        conns = self._conns
-        if not self._held:  # no revocation in force (as nearly always): nothing more to ask
-            return [c for c in candidates if (n := conns[c]).active and n.expires_at > now]
-        found = []
-        for conn_id in candidates:
-            conn = conns[conn_id]
-            if not conn.active or conn.expires_at <= now:
-                continue
-            if self._held[("session", conn.session_id)]:
-                continue
-            if room is not None and self._held[("member", conn.user_id or 0, room)]:
-                continue
-            found.append(conn_id)
-        return found
+        now, conns, held = self.clock(), self._conns, self._held
+        live = [c for c in candidates if (n := conns[c]).active and n.expires_at > now]
+        if not held:  # no revocation in force (as nearly always): nothing more to ask
+            return live
+        return [
+            c
+            for c in live
+            if not held[("session", conns[c].session_id)]
+            and (room is None or not held[("member", conns[c].user_id or 0, room)])
+        ]
 
     def _may_see(self, user: int, room: int, version: int) -> bool:
         if self._held[("member", user, room)]:
