@@ -140,9 +140,8 @@ _MEMBERS_PAGE = {
     },
 }
 _created_at = cast(Table, Room.__table__).c.created_at
-_read_created_at: dict[str, Callable[[Any], Any] | None] = {}
-# per dialect: each selected column's result processing (None: the driver's value as is)
-_read_session_row: dict[str, list[Callable[[Any], Any] | None]] = {}
+# (what, dialect): each column's result processing (None: the driver's value as is)
+_readers: dict[tuple[str, str], list[Callable[[Any], Any] | None]] = {}
 
 
 class RoomEntry(NamedTuple):
@@ -179,7 +178,7 @@ def get_session_users(
     when = process(now) if process is not None else now
     ids: Any = json.dumps(session_ids) if dialect.name == SQLITE else session_ids
     rows = run_text(conn, _LIVE_SESSIONS, [ids, when])
-    readers = _session_row_readers(dialect)
+    readers = _column_readers(dialect, "session row", [*_session_columns, *_user_columns])
     found: dict[str, tuple[AuthSession, User]] = {}
     split = len(_session_columns)
     for row in rows:
@@ -199,13 +198,16 @@ def _loaded(cls: type[Loaded], values: Iterable[tuple[str, Any]]) -> Loaded:
     return instance
 
 
-def _session_row_readers(dialect: Dialect) -> list[Callable[[Any], Any] | None]:
-    readers = _read_session_row.get(dialect.name)
+def _column_readers(
+    dialect: Dialect, what: str, columns: list[Column[Any]]
+) -> list[Callable[[Any], Any] | None]:
+    """Each column's own result processing on this dialect, as the ORM applies it (made
+    once per ``what``)."""
+    readers = _readers.get((what, dialect.name))
     if readers is None:
         configure_mappers()  # ``_loaded`` needs the attributes that the ORM's first use sets up
-        columns: list[Column[Any]] = [*_session_columns, *_user_columns]
         readers = [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns]
-        _read_session_row[dialect.name] = readers
+        _readers[what, dialect.name] = readers
     return readers
 
 
@@ -260,9 +262,5 @@ def _users(rows: list[Any]) -> list[OnlineUser]:
 
 def _created(conn: Connection, value: Any) -> datetime:
     """A stored ``created_at`` as the ORM reads it (the column type's own result processing)."""
-    dialect = conn.dialect.name
-    if dialect not in _read_created_at:
-        column_type = _created_at.type.dialect_impl(conn.dialect)
-        _read_created_at[dialect] = column_type.result_processor(conn.dialect, None)
-    process = _read_created_at[dialect]
+    (process,) = _column_readers(conn.dialect, "room created_at", [_created_at])
     return cast(datetime, process(value) if process is not None else value)
