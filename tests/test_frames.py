@@ -103,7 +103,14 @@ async def test_room_messages_reach_every_member_once_in_order_on_every_transport
         assert all(ack["ok"] for ack in acks), acks
         sent = sorted(ack["message"]["seq"] for ack in acks)
         for member in (sender, polling, upgrading, websocket):
-            await member.wait_count("message", len(sent), lambda m: m["room"] == code)
+            try:
+                await member.wait_count("message", len(sent), lambda m: m["room"] == code)
+            except AssertionError as stalled:  # say whose stream stopped, on which transport
+                got = seqs(member, code)
+                raise AssertionError(
+                    f"the {member.transports} client (now on {member.client.transport()}) "
+                    f"has {len(got)} of {len(sent)} messages: {got}"
+                ) from stalled
         # a later message in the outsider's room: what was meant for it has arrived by then
         barrier = await sender.send(elsewhere, "barrier")
         await outsider.wait_for("message", lambda m: m["id"] == barrier["message"]["id"])
