@@ -68,11 +68,7 @@ def serving(port: int) -> list[int]:
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        words = [word.decode(errors="replace") for word in argv]
+        words = command_of(int(entry.name))
         if "chinwag" in words and "serve" in words and f"{port}" in words and alive(entry.name):
             found.append(int(entry.name))
     return found
@@ -183,13 +179,28 @@ class Supervisor:
         return self.log_path.read_text(errors="replace")
 
     def workers(self) -> dict[int, int]:
-        """Port -> PID of the supervisor's running children."""
+        """Port -> PID of the supervisor's running children. A child between its fork and its
+        exec still has the supervisor's command line (``--workers … --port <first>``): it is not
+        a worker yet, so it is not counted."""
         found = {}
         for port in self.ports:
-            pids = [pid for pid in serving(port) if parent_of(pid) == self.proc.pid]
+            pids = [
+                pid
+                for pid in serving(port)
+                if parent_of(pid) == self.proc.pid and "--workers" not in command_of(pid)
+            ]
             if pids:
                 (found[port],) = pids
         return found
+
+
+def command_of(pid: int) -> list[str]:
+    """The command line of ``pid`` (empty once it has gone)."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return []
+    return [word.decode(errors="replace") for word in argv]
 
 
 def parent_of(pid: int) -> int | None:
